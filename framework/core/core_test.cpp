@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include "framework/core/hash.h"
+#include "framework/core/params.h"
+#include "framework/core/strings.h"
+
+namespace qmoe {
+namespace {
+
+TEST(Strings, NearestNameFindsTypo) {
+  EXPECT_EQ(NearestName("bitz", {"bits", "group_size", "sym"}), "bits");
+  EXPECT_EQ(NearestName("zzzzzzzz", {"bits", "sym"}), "");
+}
+
+TEST(Hash, Sha256KnownVector) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+struct P {
+  int64_t bits = 4;
+  double damp = 0.1;
+  bool sym = false;
+  std::string grid = "minmax";
+  template <class V>
+  void Visit(V&& v) {
+    v(bits, "bits", "bits per weight", Range{2, 8});
+    v(damp, "damp", "damping");
+    v(sym, "sym", "symmetric");
+    v(grid, "grid", "grid kind", Choices{{"minmax", "ternary"}});
+  }
+};
+
+TEST(Params, SpecsRoundTrip) {
+  auto specs = SpecsOf<P>();
+  ASSERT_EQ(specs.size(), 4u);
+  EXPECT_EQ(specs[0].default_text, "4");
+  EXPECT_EQ(specs[1].default_text, "0.1");
+  ParamMap m{{"bits", int64_t{2}}, {"grid", std::string("ternary")}};
+  P p = FromParamMap<P>(m);
+  EXPECT_EQ(p.bits, 2);
+  EXPECT_EQ(p.grid, "ternary");
+  EXPECT_DOUBLE_EQ(p.damp, 0.1);
+  EXPECT_EQ(std::get<int64_t>(ToParamMap(p)["bits"]), 2);
+}
+
+TEST(Params, ParseRejectsBadValues) {
+  auto specs = SpecsOf<P>();
+  EXPECT_EQ(std::get<int64_t>(ParseParamValue(specs[0], "3", "x")), 3);
+  EXPECT_THROW(ParseParamValue(specs[0], "9", "x"), Error);     // out of range
+  EXPECT_THROW(ParseParamValue(specs[0], "two", "x"), Error);   // wrong type
+  EXPECT_THROW(ParseParamValue(specs[2], "maybe", "x"), Error);
+  try {
+    ParseParamValue(specs[3], "ternery", "configs/method/rtn.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'ternary'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("configs/method/rtn.yaml"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace qmoe

@@ -1,0 +1,84 @@
+// The results database (SQLite, WAL mode, busy timeout). Schema: results/schema.sql.
+// One ResultsDb per process/thread; parallel worker processes each open their own.
+// Column and metric names reach disk: add, never rename.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace qmoe {
+
+struct RunRecord {
+  std::string key;          // sha256(canonical resolved config + code version)
+  std::string sweep_id;     // groups the points of one `qmoe sweep` invocation ("" for single runs)
+  std::string experiment;   // experiment.type
+  std::string method;       // method.name ("" if none)
+  std::string model;        // model.name ("" if none)
+  std::string config_yaml;  // resolved config
+  std::string overrides;    // the overrides of this point, one per line
+  std::string git_commit;
+  std::string code_version;
+  int64_t seed = 0;
+  std::string host;
+  std::map<std::string, std::string> params;  // flattened resolved config: "method.bits" -> "2"
+};
+
+// Labels that place a metric below the run: a layer, an expert, a matrix, a data domain.
+struct MetricLabels {
+  std::string layer;   // e.g. "encoder.block.1"
+  int64_t expert = -1; // -1 = not per expert
+  std::string matrix;  // e.g. "wi", or a matrix index/name in the matrix experiment
+  std::string domain;  // e.g. "sotu"
+};
+
+struct KernelTiming {
+  std::string kernel;   // e.g. "sub1_matvec_avx512"
+  std::string device;   // e.g. "cpu:Xeon ..." or "cuda:H100"
+  int64_t rows = 0, cols = 0, batch = 1;
+  double seconds = 0;   // median time per call
+  double gbytes_per_s = 0;
+  double weights_per_s = 0;
+  std::string baseline; // kernel it is compared with in the same run
+  double ratio = 0;     // baseline time / this time
+};
+
+class ResultsDb {
+ public:
+  // Opens (creating and migrating as needed) the database at `path`. Errors name the path:
+  // a locked database, a corrupt file, or a newer schema version than this build knows.
+  explicit ResultsDb(const std::string& path);
+  ~ResultsDb();
+  ResultsDb(const ResultsDb&) = delete;
+  ResultsDb& operator=(const ResultsDb&) = delete;
+
+  const std::string& path() const { return path_; }
+  static int SchemaVersion();  // the version this build writes
+
+  // Status of a run with this key: "done", "failed", "running", or nullopt when absent.
+  std::optional<std::string> RunStatus(const std::string& key);
+  // Inserts a run in status "running" (replacing an earlier failed or interrupted run with the
+  // same key, and deleting its metrics) and returns its id.
+  int64_t BeginRun(const RunRecord& r);
+  // status: "done" or "failed"; error is the message for failed runs.
+  void FinishRun(int64_t run_id, const std::string& status, const std::string& error = "");
+
+  void AddMetric(int64_t run_id, const std::string& name, double value, const std::string& unit = "",
+                 const MetricLabels& labels = {});
+  void AddKernelTiming(int64_t run_id, const KernelTiming& t);
+
+  // Batch several writes in one transaction (much faster for per-expert stats).
+  void Begin();
+  void Commit();
+
+  sqlite3* handle() { return db_; }
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace qmoe

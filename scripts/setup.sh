@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package qmoe needs. Idempotent: does nothing when all are present.
+set -euo pipefail
+
+PACKAGES=(
+  g++ cmake ninja-build pkg-config git
+  libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, else the 78x slower reference BLAS is used
+  libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  sentencepiece                          # spm_train / spm_encode, run out of process
+  jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
+  xz-utils                               # unpacking npm and Debian corpus packages
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+echo "setup: done"
