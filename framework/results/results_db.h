@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,11 +47,29 @@ struct KernelTiming {
   double ratio = 0;     // baseline time / this time
 };
 
+// A published number (paper table cell), kept beside our runs; see reference_results in schema.sql.
+struct ReferenceResult {
+  std::string source;      // e.g. "QMoE MLSys 2024"
+  std::string table_name;  // e.g. "Table 4"
+  std::string model;       // e.g. "switch-base-128"
+  std::string method;      // e.g. "rtn", "qmoe-1x"
+  double bits = 16;        // 16 = bf16, 2, 1.5 = ternary
+  std::string setting;     // anything else selecting the cell ("" if none)
+  std::string metric;      // e.g. "c4_val_loss"
+  double value = 0;
+  std::string note;        // e.g. "not reproduced here"
+};
+
+class SqlStmt;
+
 class ResultsDb {
  public:
   // Opens (creating and migrating as needed) the database at `path`. Errors name the path:
   // a locked database, a corrupt file, or a newer schema version than this build knows.
   explicit ResultsDb(const std::string& path);
+  // Same, with the time a write waits for another writer's lock before the "locked" Error.
+  ResultsDb(const std::string& path, int busy_timeout_ms);
+  static constexpr int kDefaultBusyTimeoutMs = 30000;
   ~ResultsDb();
   ResultsDb(const ResultsDb&) = delete;
   ResultsDb& operator=(const ResultsDb&) = delete;
@@ -61,24 +80,33 @@ class ResultsDb {
   // Status of a run with this key: "done", "failed", "running", or nullopt when absent.
   std::optional<std::string> RunStatus(const std::string& key);
   // Inserts a run in status "running" (replacing an earlier failed or interrupted run with the
-  // same key, and deleting its metrics) and returns its id.
+  // same key, and deleting its params, metrics and timings) and returns its id. A key that is
+  // already done is an Error: callers check RunStatus first.
   int64_t BeginRun(const RunRecord& r);
   // status: "done" or "failed"; error is the message for failed runs.
   void FinishRun(int64_t run_id, const std::string& status, const std::string& error = "");
 
+  // Writing the same (run, name, labels) again replaces the value. NaN is stored as NULL.
   void AddMetric(int64_t run_id, const std::string& name, double value, const std::string& unit = "",
                  const MetricLabels& labels = {});
   void AddKernelTiming(int64_t run_id, const KernelTiming& t);
+  // Inserts or replaces the row with the same (source, table, model, method, bits, setting, metric).
+  void AddReferenceResult(const ReferenceResult& r);
 
-  // Batch several writes in one transaction (much faster for per-expert stats).
+  // Batch several writes in one transaction (much faster for per-expert stats). Begin takes the
+  // write lock at once (BEGIN IMMEDIATE); writes outside Begin/Commit are each their own transaction.
   void Begin();
   void Commit();
+  void Rollback();
 
   sqlite3* handle() { return db_; }
 
  private:
+  SqlStmt& Cached(const char* sql);  // prepared once per connection, reset before reuse
+
   std::string path_;
   sqlite3* db_ = nullptr;
+  std::map<std::string, std::unique_ptr<SqlStmt>> stmts_;
 };
 
 }  // namespace qmoe
