@@ -1,0 +1,53 @@
+// safetensors files: an 8-byte little-endian header length N, N bytes of JSON
+// {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {str: str}}, then raw
+// row-major little-endian data. Read through a read-only private mmap; written atomically.
+#pragma once
+#include "framework/io/tensor_file.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qmoe {
+
+class SafetensorsFile final : public TensorFile {
+ public:
+  // Maps the file and validates the whole header (dtypes, shapes vs byte ranges, offsets within
+  // the file, no overlaps). Errors name the file and the first tensor affected.
+  static std::unique_ptr<SafetensorsFile> Open(const std::filesystem::path& path);
+  ~SafetensorsFile() override;
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+  const std::vector<TensorInfo>& Infos() const override { return infos_; }
+  // Copies the tensor's bytes out of the mapping, then drops those pages from the process.
+  at::Tensor Load(const std::string& name) const override;
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  struct Range { uint64_t begin, end; };  // absolute file offsets
+  SafetensorsFile() = default;
+
+  std::filesystem::path path_;
+  const uint8_t* map_ = nullptr;
+  uint64_t size_ = 0;
+  std::vector<TensorInfo> infos_;
+  std::map<std::string, size_t> index_;  // name -> position in infos_/ranges_
+  std::vector<Range> ranges_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Writes `tensors` (any CPU or device tensor of a supported dtype; copied contiguous) in the given
+// order to `path` through a temp file in the same folder plus rename, so a crash never leaves a
+// half-written file under `path`. Names must be unique and not "__metadata__".
+void WriteSafetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace qmoe

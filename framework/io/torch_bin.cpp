@@ -1,0 +1,95 @@
+#include "framework/io/torch_bin.h"
+
+#include "framework/core/error.h"
+#include "framework/io/dtype.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <caffe2/serialize/inline_container.h>
+
+namespace qmoe {
+namespace {
+
+using caffe2::serialize::PyTorchStreamReader;
+
+// PyTorchStreamReader reports problems as c10::Error with C++ backtraces; turn them into one
+// qmoe::Error line naming the file.
+std::unique_ptr<PyTorchStreamReader> OpenArchive(const std::filesystem::path& path) {
+  try {
+    return std::make_unique<PyTorchStreamReader>(path.string());
+  } catch (const c10::Error& e) {
+    throw Error(StrCat(path.string(), ": not a readable torch zip archive (truncated, corrupt, or the "
+                       "legacy pre-1.6 torch.save format): ", e.what_without_backtrace()));
+  }
+}
+
+std::tuple<at::DataPtr, size_t> ReadRecord(PyTorchStreamReader& r, const std::string& record,
+                                           const std::filesystem::path& path, const std::string& tensor) {
+  try {
+    return r.getRecord(record);
+  } catch (const c10::Error& e) {
+    throw Error(StrCat(path.string(), ": cannot read record \"", record, "\"",
+                       tensor.empty() ? "" : StrCat(" of tensor \"", tensor, "\""), ": ",
+                       e.what_without_backtrace()));
+  }
+}
+
+// Elements of the storage the view touches: offset + 1 + sum((size-1)*stride), 0 if empty.
+int64_t ExtentOf(const PickledTensor& t) {
+  int64_t extent = t.offset + 1;
+  for (size_t i = 0; i < t.shape.size(); ++i) {
+    if (t.shape[i] == 0) return 0;
+    extent += (t.shape[i] - 1) * t.stride[i];
+  }
+  return extent;
+}
+
+}  // namespace
+
+std::unique_ptr<TorchBinFile> TorchBinFile::Open(const std::filesystem::path& path) {
+  const std::string f = path.string();
+  auto reader = OpenArchive(path);
+  QMOE_CHECK(reader->hasRecord("data.pkl"), f, ": torch archive without data.pkl");
+  auto [pkl, pkl_size] = ReadRecord(*reader, "data.pkl", path, "");
+  std::unique_ptr<TorchBinFile> file(new TorchBinFile());
+  file->path_ = path;
+  for (PickledTensor& t : ParseStateDictPickle(
+           std::string_view(static_cast<const char*>(pkl.get()), pkl_size), f)) {
+    const std::string where = StrCat(f, ": tensor \"", t.name, "\"");
+    for (size_t i = 0; i < t.shape.size(); ++i)
+      QMOE_CHECK(t.shape[i] >= 0 && t.stride[i] >= 0, where, ": negative size or stride");
+    QMOE_CHECK(t.offset >= 0 && ExtentOf(t) <= t.storage_numel, where, ": view (offset ", t.offset,
+               ") reaches past its storage of ", t.storage_numel, " elements");
+    const std::string record = "data/" + t.storage_key;
+    QMOE_CHECK(reader->hasRecord(record), where, ": storage record \"", record,
+               "\" is missing (truncated archive?)");
+    TensorInfo info;
+    info.name = t.name;
+    info.dtype = DtypeFromScalarType(t.dtype);
+    info.shape = t.shape;
+    info.file = f;
+    QMOE_CHECK(file->tensors_.emplace(t.name, t).second, f, ": duplicate tensor \"", t.name, "\"");
+    file->infos_.push_back(std::move(info));
+  }
+  return file;
+}
+
+at::Tensor TorchBinFile::Load(const std::string& name) const {
+  auto it = tensors_.find(name);
+  QMOE_CHECK(it != tensors_.end(), path_.string(), ": no tensor \"", name, "\"");
+  const PickledTensor& t = it->second;
+  // Reopening reads only the zip directory; it keeps no file descriptor per shard between loads.
+  auto reader = OpenArchive(path_);
+  auto [data, bytes] = ReadRecord(*reader, "data/" + t.storage_key, path_, name);
+  const size_t item = DtypeItemSize(t.dtype);
+  QMOE_CHECK(bytes == static_cast<size_t>(t.storage_numel) * item, path_.string(), ": tensor \"", name,
+             "\": storage record data/", t.storage_key, " has ", bytes, " bytes, expected ",
+             t.storage_numel * static_cast<int64_t>(item), " (truncated or corrupt archive)");
+  c10::Storage storage(c10::Storage::use_byte_size_t(), bytes, std::move(data), nullptr, false);
+  at::Tensor view = at::empty({0}, at::TensorOptions().dtype(t.dtype)).set_(storage, t.offset, t.shape, t.stride);
+  // Keep the record's buffer only when the tensor is exactly that buffer; otherwise copy out.
+  const bool whole = t.offset == 0 && view.is_contiguous() && view.numel() == t.storage_numel;
+  return whole ? view : view.clone(at::MemoryFormat::Contiguous);
+}
+
+}  // namespace qmoe
