@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -58,7 +59,19 @@ void SetWalMode(sqlite3* db, const std::string& path, int busy_timeout_ms) {
 
 }  // namespace
 
-ResultsDb::ResultsDb(const std::string& path) : ResultsDb(path, kDefaultBusyTimeoutMs) {}
+namespace {
+// $QMOE_DB_BUSY_TIMEOUT_MS shortens or lengthens the wait for a locked database (tests use it).
+int BusyTimeoutFromEnv() {
+  const char* env = std::getenv("QMOE_DB_BUSY_TIMEOUT_MS");
+  if (!env || !*env) return ResultsDb::kDefaultBusyTimeoutMs;
+  char* end = nullptr;
+  long v = std::strtol(env, &end, 10);
+  QMOE_CHECK(*end == '\0' && v >= 0 && v <= 3600000, "QMOE_DB_BUSY_TIMEOUT_MS must be milliseconds in [0, 3600000], got '", env, "'");
+  return static_cast<int>(v);
+}
+}  // namespace
+
+ResultsDb::ResultsDb(const std::string& path) : ResultsDb(path, BusyTimeoutFromEnv()) {}
 
 ResultsDb::ResultsDb(const std::string& path, int busy_timeout_ms) : path_(path) {
   QMOE_CHECK(!path.empty(), "results database path is empty (set results.db or pass --db PATH)");
