@@ -1,10 +1,17 @@
 // The one list of methods. Keys reach results.db: never rename or reuse a key.
 #include "methods/method.h"
 
+#include "methods/gptq/gptq_method.h"
+#include "methods/grids/rtn_methods.h"
+
 namespace qmoe {
 
 void RegisterAllMethods(MethodRegistry& r) {
   (void)r;
+  RegisterMethod<grids::Bf16Method>(r, "bf16", "passthrough baseline: weights cast to bf16 and back, 16 bits/weight");
+  RegisterMethod<grids::RtnMethod>(r, "rtn", "round-to-nearest on the min-max grid (identity Hessian)");
+  RegisterMethod<grids::TernaryMethod>(r, "ternary", "round-to-nearest on the ternary grid {lo, 0, hi}");
+  RegisterMethod<gptq::GptqMethod>(r, "gptq", "MoE-batched GPTQ on the minmax or ternary grid");
 }
 
 const MethodRegistry& Methods() {
