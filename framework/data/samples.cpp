@@ -1,0 +1,134 @@
+#include "framework/data/samples.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "framework/core/error.h"
+#include "framework/core/strings.h"
+#include "framework/data/chunking.h"
+#include "framework/data/span_corruption.h"
+
+namespace qmoe::data {
+namespace {
+
+std::string Resolve(const std::string& root, const std::string& path) {
+  return std::filesystem::path(path).is_absolute() ? path : (std::filesystem::path(root) / path).string();
+}
+
+std::vector<std::string> Domains(const std::string& list, const char* key) {
+  std::vector<std::string> out;
+  for (const std::string& d : Split(list, ',')) {
+    std::string t = Trim(d);
+    if (!t.empty()) out.push_back(t);
+  }
+  QMOE_CHECK(!out.empty(), "data.", key, ": expected a comma-separated list of domains, got '", list, "'");
+  return out;
+}
+
+std::string FormatNumber(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+}  // namespace
+
+std::string ProtocolId(const DataParams& p) {
+  return StrCat("sc-d", FormatNumber(p.noise_density), "-m", FormatNumber(p.mean_span), "-L", p.max_tokens,
+                p.min_tokens != 2 ? StrCat("-min", p.min_tokens) : std::string(), "-chunked-v1-seed", p.seed);
+}
+
+std::vector<uint8_t> EncoderPremask(std::span<const int32_t> encoder, const Tokenizer& tok, bool mask_special) {
+  std::vector<uint8_t> m(encoder.size(), 1);
+  if (!mask_special) return m;
+  for (size_t t = 0; t < encoder.size(); ++t) m[t] = tok.IsSentinel(encoder[t]) ? 0 : 1;
+  return m;
+}
+
+std::vector<uint8_t> DecoderPremask(std::span<const int32_t> decoder, const Tokenizer& tok, bool mask_special) {
+  std::vector<uint8_t> m(decoder.size(), 1);
+  if (!mask_special) return m;
+  for (size_t t = 0; t < decoder.size(); ++t) {
+    m[t] = (t + 1 == decoder.size() || tok.IsSentinel(decoder[t + 1])) ? 0 : 1;
+  }
+  return m;
+}
+
+SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
+                         const std::string& name) {
+  QMOE_CHECK(p.max_tokens >= p.min_tokens, "data.max_tokens (", p.max_tokens, ") < data.min_tokens (", p.min_tokens, ")");
+  SampleSet set;
+  set.name = name;
+  set.protocol_id = ProtocolId(p);
+  SpanCorruptionConfig cfg;
+  cfg.noise_density = p.noise_density;
+  cfg.mean_span = p.mean_span;
+  cfg.first_sentinel_id = tok.first_sentinel_id();
+  cfg.num_sentinels = tok.num_sentinels();
+  cfg.eos_id = tok.eos_id();
+  cfg.decoder_start_id = tok.pad_id();
+  NumpyLegacyRng rng(static_cast<uint32_t>(p.seed));  // reseeded per set, as the reference does per split
+  for (const Document& doc : docs) {
+    if (static_cast<int64_t>(set.samples.size()) >= n) break;
+    ++set.documents_used;
+    const auto chunks = ChunkDocument(tok, doc.text, p.max_tokens);
+    for (size_t c = 0; c < chunks.size() && static_cast<int64_t>(set.samples.size()) < n; ++c) {
+      const auto len = static_cast<int64_t>(chunks[c].size());
+      if (len < p.min_tokens || len > p.max_tokens) {  // the filter; the RNG does not advance
+        ++set.chunks_skipped;
+        continue;
+      }
+      CorruptedSample cs = SpanCorrupt(chunks[c], cfg, rng);
+      Sample s;
+      s.doc_id = doc.id;
+      s.chunk = static_cast<int32_t>(c);
+      s.domain = doc.domain;
+      s.encoder_premask = EncoderPremask(cs.encoder, tok, p.mask_special);
+      s.decoder_premask = DecoderPremask(cs.decoder, tok, p.mask_special);
+      s.encoder = std::move(cs.encoder);
+      s.decoder = std::move(cs.decoder);
+      set.samples.push_back(std::move(s));
+    }
+  }
+  return set;
+}
+
+Tokenizer LoadTokenizer(const DataParams& p, const std::string& repo_root) {
+  return Tokenizer::Load(Resolve(repo_root, p.tokenizer), static_cast<int>(p.num_sentinels));
+}
+
+SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root) {
+  std::vector<std::vector<Document>> per_domain;
+  for (const std::string& d : Domains(p.calibration_domains, "calibration_domains")) {
+    per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/cache/splits/" + d + ".calibration.jsonl")));
+  }
+  std::vector<Document> docs;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (auto& ds : per_domain) {
+      if (i < ds.size()) docs.push_back(std::move(ds[i])), any = true;
+    }
+    if (!any) break;
+  }
+  SampleSet set = BuildSampleSet(docs, tok, p, p.n_calibration, "calibration");
+  QMOE_CHECK(static_cast<int64_t>(set.samples.size()) == p.n_calibration, "data.n_calibration = ", p.n_calibration,
+             " but the calibration split of [", p.calibration_domains, "] yields only ", set.samples.size(),
+             " samples of <= ", p.max_tokens, " tokens");
+  return set;
+}
+
+std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root) {
+  std::vector<SampleSet> sets;
+  for (const std::string& d : Domains(p.validation_domains, "validation_domains")) {
+    const std::string path = Resolve(repo_root, p.corpus_dir + "/valid/" + d + ".jsonl");
+    QMOE_CHECK(std::filesystem::exists(path), "data.validation_domains: no validation file '", path,
+               "' for domain '", d, "'");
+    SampleSet set = BuildSampleSet(ReadDocuments(path), tok, p, p.n_validation_per_domain, "validation/" + d);
+    QMOE_CHECK(static_cast<int64_t>(set.samples.size()) == p.n_validation_per_domain, "data.n_validation_per_domain = ",
+               p.n_validation_per_domain, " but ", path, " yields only ", set.samples.size(), " samples");
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+}  // namespace qmoe::data
