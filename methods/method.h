@@ -45,6 +45,10 @@ class Method {
   // True when the method uses QuantTarget::hessian (the pipeline then collects calibration data).
   virtual bool UsesHessian() const { return false; }
   virtual QuantOutput Quantize(const QuantTarget& target) const = 0;
+  // Rebuilds one matrix's dequantized weight [rows, cols] (float32) from its MatrixResult::packed
+  // tensors, as a compressed checkpoint stores them. Must equal that matrix of QuantOutput::weight
+  // (tests/methods_test.cpp checks this for every registered method).
+  virtual at::Tensor Dequantize(const std::map<std::string, at::Tensor>& packed) const;
 };
 
 struct MethodInfo {
