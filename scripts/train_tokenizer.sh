@@ -37,7 +37,10 @@ with open(out, "w", encoding="utf-8") as f:
 print(f"train_tokenizer: {n} training lines in {out}")
 PY
 
-spm_train --input="$TXT" --model_prefix="$OUT/spiece" --model_type=unigram \
+# Relative paths: spm_train records them in the model's TrainerSpec, so the bytes stay
+# independent of where the repository is checked out.
+cd "$ROOT"
+spm_train --input=data/cache/tokenizer/train.txt --model_prefix=data/tokenizer/spiece --model_type=unigram \
   --vocab_size="$PIECES" --character_coverage=0.9995 --normalization_rule_name=nmt_nfkc \
   --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --pad_piece="<pad>" --eos_piece="</s>" \
   --unk_piece="<unk>" --input_sentence_size=0 --num_threads=2 --minloglevel=1 \
