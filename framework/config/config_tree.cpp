@@ -1,0 +1,244 @@
+#include "framework/config/config_tree.h"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "framework/core/error.h"
+#include "framework/core/strings.h"
+
+namespace qmoe::config_internal {
+
+CfgNode* CfgNode::Find(const std::string& key) {
+  for (auto& [k, v] : map)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+const CfgNode* CfgNode::Find(const std::string& key) const {
+  for (const auto& [k, v] : map)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+CfgNode& CfgNode::GetOrAdd(const std::string& key) {
+  if (CfgNode* n = Find(key)) return *n;
+  map.emplace_back(key, CfgNode{});
+  return map.back().second;
+}
+
+bool CfgNode::Erase(const std::string& key) {
+  auto it = std::find_if(map.begin(), map.end(), [&](const auto& kv) { return kv.first == key; });
+  if (it == map.end()) return false;
+  map.erase(it);
+  return true;
+}
+
+std::vector<std::string> CfgNode::Keys() const {
+  std::vector<std::string> keys;
+  for (const auto& kv : map) keys.push_back(kv.first);
+  return keys;
+}
+
+void CfgNode::SetOriginDeep(const std::string& o) {
+  origin = o;
+  for (auto& kv : map) kv.second.SetOriginDeep(o);
+  for (auto& c : seq) c.SetOriginDeep(o);
+}
+
+CfgNode MakeMap(const std::string& origin) {
+  CfgNode n;
+  n.kind = CfgNode::Kind::kMap;
+  n.origin = origin;
+  return n;
+}
+
+CfgNode MakeScalar(const std::string& text, bool quoted, const std::string& origin) {
+  CfgNode n;
+  n.kind = CfgNode::Kind::kScalar;
+  n.text = text;
+  n.quoted = quoted;
+  n.origin = origin;
+  return n;
+}
+
+CfgNode FromYaml(const YAML::Node& y, const std::string& origin) {
+  CfgNode n;
+  n.origin = origin;
+  switch (y.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      n.kind = CfgNode::Kind::kNull;
+      break;
+    case YAML::NodeType::Scalar:
+      n.kind = CfgNode::Kind::kScalar;
+      n.text = y.Scalar();
+      n.quoted = y.Tag() == "!";
+      break;
+    case YAML::NodeType::Sequence:
+      n.kind = CfgNode::Kind::kSeq;
+      for (const auto& c : y) n.seq.push_back(FromYaml(c, origin));
+      break;
+    case YAML::NodeType::Map:
+      n.kind = CfgNode::Kind::kMap;
+      for (const auto& kv : y) {
+        QMOE_CHECK(kv.first.IsScalar(), origin, ":", kv.first.Mark().line + 1, ": mapping keys must be ",
+                   "plain strings");
+        std::string key = kv.first.Scalar();
+        if (CfgNode* existing = n.Find(key)) {
+          *existing = FromYaml(kv.second, origin);  // YAML says keys are unique; the last one wins
+        } else {
+          n.map.emplace_back(key, FromYaml(kv.second, origin));
+        }
+      }
+      break;
+  }
+  return n;
+}
+
+YAML::Node ToYaml(const CfgNode& n) {
+  switch (n.kind) {
+    case CfgNode::Kind::kNull:
+      return YAML::Node(YAML::NodeType::Null);
+    case CfgNode::Kind::kScalar: {
+      YAML::Node y(n.text);
+      if (n.quoted) y.SetTag("!");
+      return y;
+    }
+    case CfgNode::Kind::kSeq: {
+      YAML::Node y(YAML::NodeType::Sequence);
+      for (const auto& c : n.seq) y.push_back(ToYaml(c));
+      return y;
+    }
+    case CfgNode::Kind::kMap: {
+      YAML::Node y(YAML::NodeType::Map);
+      for (const auto& [k, v] : n.map) y[k] = ToYaml(v);
+      return y;
+    }
+  }
+  return YAML::Node();
+}
+
+LoadedFile LoadYamlFile(const std::filesystem::path& path, const std::string& display) {
+  std::ifstream in(path, std::ios::binary);
+  QMOE_CHECK(in.good(), display, ": cannot read config file '", path.string(), "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+
+  LoadedFile f;
+  // Hydra reads the package from the leading comment block: "# @package <pkg>".
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::string t = Trim(line);
+    if (t.empty()) continue;
+    if (t[0] != '#') break;
+    std::string body = Trim(t.substr(1));
+    if (body.rfind("@package", 0) == 0) {
+      f.package_header = Trim(body.substr(8));
+      QMOE_CHECK(!f.package_header.empty(), display, ": '# @package' header names no package");
+      break;
+    }
+  }
+  try {
+    f.root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(StrCat(display, ":", e.mark.line + 1, ":", e.mark.column + 1, ": malformed YAML: ", e.msg));
+  }
+  QMOE_CHECK(f.root.IsNull() || f.root.IsMap(), display, ": expected a mapping at the top level, got a ",
+             f.root.IsSequence() ? "list" : "scalar");
+  return f;
+}
+
+void MergeInto(CfgNode& dst, const CfgNode& src) {
+  if (dst.IsMap() && src.IsMap()) {
+    dst.origin = src.origin;
+    for (const auto& [k, v] : src.map) {
+      if (CfgNode* d = dst.Find(k)) {
+        MergeInto(*d, v);
+      } else {
+        dst.map.emplace_back(k, v);
+      }
+    }
+    return;
+  }
+  dst = src;
+}
+
+std::vector<std::string> SplitKey(const std::string& dotted, const std::string& what) {
+  std::vector<std::string> parts = Split(dotted, '.');
+  for (const auto& p : parts) QMOE_CHECK(!p.empty(), what, ": empty key part in '", dotted, "'");
+  return parts;
+}
+
+namespace {
+template <class Node>
+Node* FindPathImpl(Node& root, const std::vector<std::string>& path) {
+  Node* cur = &root;
+  for (const auto& part : path) {
+    if (cur->IsMap()) {
+      cur = cur->Find(part);
+    } else if (cur->kind == CfgNode::Kind::kSeq) {
+      if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      size_t i = std::stoull(part);
+      if (i >= cur->seq.size()) return nullptr;
+      cur = &cur->seq[i];
+    } else {
+      return nullptr;
+    }
+    if (!cur) return nullptr;
+  }
+  return cur;
+}
+
+std::string FlowScalar(const CfgNode& n) {
+  const std::string& t = n.text;
+  bool needs_quotes = t.empty() || (n.quoted && LooksNonString(t)) ||
+                      t.find_first_of(",[]{}#:&*!|>'\"%@`") != std::string::npos || t != Trim(t);
+  if (!needs_quotes) return t;
+  std::string out = "'";
+  for (char c : t) out += (c == '\'') ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+}  // namespace
+
+const CfgNode* FindPath(const CfgNode& root, const std::vector<std::string>& path) {
+  return FindPathImpl(root, path);
+}
+CfgNode* FindPath(CfgNode& root, const std::vector<std::string>& path) { return FindPathImpl(root, path); }
+
+std::string FlowText(const CfgNode& n) {
+  switch (n.kind) {
+    case CfgNode::Kind::kNull:
+      return "null";
+    case CfgNode::Kind::kScalar:
+      return FlowScalar(n);
+    case CfgNode::Kind::kSeq: {
+      std::vector<std::string> items;
+      for (const auto& c : n.seq) items.push_back(FlowText(c));
+      return "[" + Join(items, ", ") + "]";
+    }
+    case CfgNode::Kind::kMap: {
+      std::vector<std::pair<std::string, const CfgNode*>> kv;
+      for (const auto& [k, v] : n.map) kv.emplace_back(k, &v);
+      std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::vector<std::string> items;
+      for (const auto& [k, v] : kv) items.push_back(k + ": " + FlowText(*v));
+      return "{" + Join(items, ", ") + "}";
+    }
+  }
+  return "";
+}
+
+bool LooksNonString(const std::string& t) {
+  // YAML 1.1 and 1.2 core-schema spellings that yaml-cpp's readers accept as non-strings.
+  static const std::regex kNonString(
+      R"(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N)"
+      R"(|[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+)"
+      R"(|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)"
+      R"(|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
+  return t.empty() || std::regex_match(t, kNonString);
+}
+
+}  // namespace qmoe::config_internal
