@@ -20,7 +20,9 @@ namespace qmoe {
 
 struct ComposedConfig {
   YAML::Node root;                              // resolved tree (interpolations substituted)
-  std::map<std::string, std::string> origin;    // dotted key -> where it was set: a file path or "override 'k=v'"
+  // Dotted key (mappings included, list elements not) -> where its final value was set: a file
+  // relative to config_dir's parent ("configs/method/rtn.yaml") or "override 'method.bits=2'".
+  std::map<std::string, std::string> origin;
   std::map<std::string, std::string> choices;   // group -> chosen option, e.g. "method" -> "rtn"
   std::vector<std::string> overrides;           // the overrides as given
 };
@@ -38,12 +40,16 @@ ComposedConfig ComposeConfig(const std::filesystem::path& config_dir,
 using ConfigSchema = std::map<std::string, std::vector<ParamSpec>>;
 
 // Strict validation: an unknown key or a wrong type throws qmoe::Error naming the file (from
-// `origin`), the key, and the nearest valid key. Returns the typed values per section.
+// `origin`), the key, and the nearest valid key. Returns the typed values per section ("" = the
+// top-level keys); every schema section is present, keys the config lacks get their spec default.
+// Lists/mappings are accepted only for string keys (as flow YAML text, e.g. "[1, 2]"); null is ""
+// for a string key and an error otherwise.
 std::map<std::string, ParamMap> ValidateConfig(const ComposedConfig& cfg, const ConfigSchema& schema);
 
-// Canonical YAML text of a node: keys sorted, one style. Used for run keys and `config show`.
+// Canonical YAML text of a node: keys sorted at every level, block style, quoted strings that read
+// as numbers/bools stay quoted. Equal configs give equal text. Used for run keys and `config show`.
 std::string CanonicalYaml(const YAML::Node& node);
-// Flattens scalar leaves to "a.b.c" -> "value".
+// Flattens scalar leaves to "a.b.c" -> "value"; a list (or empty mapping) is one leaf in flow YAML.
 std::map<std::string, std::string> FlattenConfig(const YAML::Node& node);
 
 }  // namespace qmoe

@@ -256,6 +256,8 @@ TEST(Interpolation, NodeCopyTextChainRelativeNestedEnvEscape) {
   EXPECT_EQ(c.root["env_default"].Scalar(), "fallback");
   EXPECT_EQ(c.root["escaped"].Scalar(), "${paths.root}");
   EXPECT_EQ(c.root["tag"].Scalar(), "run_rtn_b4");
+  EXPECT_EQ(c.root["list"][0].Scalar(), "5");
+  EXPECT_EQ(c.root["list"][1].Scalar(), "x_/data");
   // Overrides apply before interpolation.
   ComposedConfig o = Compose({"method.bits=2"}, "interp");
   EXPECT_EQ(o.root["tag"].Scalar(), "run_rtn_b2");
@@ -284,18 +286,29 @@ TEST(Interpolation, MissingKeyNamesHolderAndNearest) {
 
 // ---------------------------------------------------------------- validation
 
+ParamSpec Spec(const std::string& name, ParamType type, const std::string& def, std::vector<std::string> choices = {},
+               double min = -1e300, double max = 1e300) {
+  ParamSpec s;
+  s.name = name;
+  s.type = type;
+  s.default_text = def;
+  s.help = name;
+  s.choices = std::move(choices);
+  s.min = min;
+  s.max = max;
+  return s;
+}
+
 ConfigSchema TestSchema() {
   ConfigSchema s;
-  s[""] = {ParamSpec{"seed", ParamType::kInt, "0", "seed", {}, 0, 1e9}};
-  s["results"] = {ParamSpec{"db", ParamType::kString, "r.db", "db"}, ParamSpec{"dir", ParamType::kString, "runs", "dir"}};
-  s["method"] = {ParamSpec{"name", ParamType::kString, "rtn", "key", {"rtn", "gptq", "typo"}},
-                 ParamSpec{"bits", ParamType::kInt, "4", "bits", {}, 2, 8},
-                 ParamSpec{"group_size", ParamType::kInt, "128", "group"},
-                 ParamSpec{"sym", ParamType::kBool, "true", "symmetric"},
-                 ParamSpec{"damp", ParamType::kFloat, "0.01", "damping"}};
-  s["model"] = {ParamSpec{"name", ParamType::kString, "", "model"}, ParamSpec{"experts", ParamType::kInt, "8", "n"},
-                ParamSpec{"tags", ParamType::kString, "", "tags"}};
-  s["eval"] = {ParamSpec{"tokens", ParamType::kInt, "512", "eval tokens"}};
+  s[""] = {Spec("seed", ParamType::kInt, "0", {}, 0, 1e9)};
+  s["results"] = {Spec("db", ParamType::kString, "r.db"), Spec("dir", ParamType::kString, "runs")};
+  s["method"] = {Spec("name", ParamType::kString, "rtn", {"rtn", "gptq", "typo"}),
+                 Spec("bits", ParamType::kInt, "4", {}, 2, 8), Spec("group_size", ParamType::kInt, "128"),
+                 Spec("sym", ParamType::kBool, "true"), Spec("damp", ParamType::kFloat, "0.01")};
+  s["model"] = {Spec("name", ParamType::kString, ""), Spec("experts", ParamType::kInt, "8"),
+                Spec("tags", ParamType::kString, "")};
+  s["eval"] = {Spec("tokens", ParamType::kInt, "512")};
   return s;
 }
 

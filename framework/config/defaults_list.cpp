@@ -207,7 +207,11 @@ class Expander {
     }
     size_t n_self = std::count_if(entries.begin(), entries.end(), [](const Entry& e) { return e.kind == Entry::Kind::kSelf; });
     QMOE_CHECK(n_self <= 1, where, ": '_self_' appears ", n_self, " times in the defaults list");
-    if (n_self == 0) entries.push_back(Entry{Entry::Kind::kSelf});  // Hydra 1.1+: own keys win
+    if (n_self == 0) {  // Hydra 1.1+: a missing _self_ is last, so the config's own keys win
+      Entry self;
+      self.kind = Entry::Kind::kSelf;
+      entries.push_back(self);
+    }
     if (is_root) entries.insert(entries.end(), appends_.begin(), appends_.end());
 
     // Register this list's `override` entries before expanding any child (Hydra's order).
@@ -228,11 +232,16 @@ class Expander {
       if (!overrides_.count(r.group)) overrides_[r.group] = {e.option, where, false, false, false};
     }
 
-    Node node{config_path, package};
+    Node node;
+    node.config_path = config_path;
+    node.package = package;
     for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
       const Entry& e = *it;
       if (e.kind == Entry::Kind::kSelf) {
-        node.children.push_back(Node{"", package, true});
+        Node self;
+        self.package = package;
+        self.is_self = true;
+        node.children.push_back(std::move(self));
         continue;
       }
       if (e.override_) continue;
