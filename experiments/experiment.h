@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@ namespace qmoe {
 
 struct RunContext {
   const YAML::Node& config;   // the resolved, validated config of this point
+  const std::map<std::string, ParamMap>& sections;  // typed values per section ("method", "model", ...)
   ResultsDb& db;
   int64_t run_id;
   int64_t seed;

@@ -84,7 +84,8 @@ std::string FormatSpecs(const std::vector<ParamSpec>& specs) {
   for (const auto& s : specs) {
     os << "  " << s.name << " (" << ParamTypeName(s.type) << ", default " << s.default_text;
     if (!s.choices.empty()) os << ", one of " << Join(s.choices, "|");
-    if (std::isfinite(s.min) || std::isfinite(s.max)) os << ", range [" << s.min << ", " << s.max << "]";
+    if (std::isfinite(s.min) || std::isfinite(s.max))
+      os << ", range [" << FormatParamValue(s.min) << ", " << FormatParamValue(s.max) << "]";
     os << "): " << s.help << "\n";
   }
   return os.str();

@@ -1,0 +1,63 @@
+// qmoe: the command-line entry point. Each command parses its own arguments; bad input prints one
+// error and exits with status 2, a failed run exits with status 1.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "experiments/cli/commands.h"
+#include "framework/core/error.h"
+#include "framework/core/strings.h"
+
+namespace {
+
+const char* kUsage = R"(qmoe — sub-1-bit compression of Mixture-of-Experts models (QMoE)
+
+usage: qmoe <command> [options] [overrides]
+
+commands:
+  run [overrides]              run one point with the composed config (default: configs/config.yaml)
+  sweep [overrides] [-j N]     run the grid of comma lists / range() values; resumes, skips done points
+        [--dry-run]
+  config show [overrides]      print the resolved config
+  methods                      list registered methods and their parameters
+  experiments                  list experiment types and their parameters
+  results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
+  codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C
+
+options for run/sweep/config:
+  --configs DIR                config directory (default: $QMOE_CONFIG_DIR, ./configs, or the source tree's)
+  --db PATH                    results database (default: results.db from the config)
+
+overrides (Hydra syntax):  key=value  group=option  +new.key=value  ++key=value  ~key
+  e.g.  qmoe sweep experiment=matrix method=rtn method.bits=2,3,4 seed=0,1 -j 2
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string cmd = args[0];
+  args.erase(args.begin());
+  try {
+    const auto& commands = qmoe::Commands();
+    auto it = commands.find(cmd);
+    if (it == commands.end()) {
+      std::vector<std::string> names;
+      for (const auto& [n, f] : commands)
+        if (n[0] != '_') names.push_back(n);
+      throw qmoe::Error(qmoe::StrCat("unknown command '", cmd, "'", qmoe::DidYouMean(cmd, names),
+                                     "; commands: ", qmoe::Join(names, ", "), " (qmoe --help)"));
+    }
+    return it->second(args);
+  } catch (const qmoe::Error& e) {
+    std::cerr << "qmoe: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "qmoe: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

@@ -1,0 +1,35 @@
+// Running one point: compose and validate its config, skip it if already done, record the run,
+// run the experiment, and record success or failure.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "framework/config/config.h"
+
+namespace qmoe {
+
+struct PointPlan {
+  ComposedConfig cfg;
+  std::string key;           // run key (sha256 hex)
+  std::string db_path;
+  std::string run_dir;       // results/runs/<key prefix>
+  std::string experiment, method, model;
+  int64_t seed = 0;
+  std::string code_version;
+};
+
+// Composes + validates the config of one point (throws qmoe::Error on bad input).
+PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string>& overrides,
+                    const std::string& db_override);
+
+enum class PointOutcome { kDone, kSkipped, kFailed };
+
+// Runs a planned point; never throws for experiment failures (they are recorded as failed).
+PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool verbose);
+
+// The config directory: --configs, else $QMOE_CONFIG_DIR, else ./configs, else the source tree's.
+std::string DefaultConfigDir();
+// Builds the validation schema for a composed config from the registries.
+ConfigSchema BuildSchema(const ComposedConfig& cfg);
+
+}  // namespace qmoe

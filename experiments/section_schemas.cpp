@@ -1,0 +1,44 @@
+#include "experiments/section_schemas.h"
+
+namespace qmoe {
+namespace {
+
+struct RootParams {
+  int64_t seed = 0;
+  template <class V>
+  void Visit(V&& v) {
+    v(seed, "seed", "seed of generated data, sampling and span corruption");
+  }
+};
+
+struct ResultsParams {
+  std::string db = "results/qmoe.db";
+  std::string dir = "results/runs";
+  template <class V>
+  void Visit(V&& v) {
+    v(db, "db", "SQLite results database (created if missing)");
+    v(dir, "dir", "per-run folders: resolved config, overrides, logs, saved files");
+  }
+};
+
+// Until a section's owner declares its keys, accept the keys its config files define.
+std::vector<ParamSpec> FromNode(const YAML::Node& n) {
+  std::vector<ParamSpec> specs;
+  if (!n || !n.IsMap()) return specs;
+  for (const auto& kv : n) specs.push_back(ParamSpec{kv.first.as<std::string>(), ParamType::kString, "", ""});
+  return specs;
+}
+
+}  // namespace
+
+std::vector<ParamSpec> RootSchema() { return SpecsOf<RootParams>(); }
+std::vector<ParamSpec> ResultsSchema() { return SpecsOf<ResultsParams>(); }
+
+std::map<std::string, std::vector<ParamSpec>> ModelSectionSchemas(const ComposedConfig& cfg) {
+  std::map<std::string, std::vector<ParamSpec>> out;
+  for (const char* s : {"model", "data", "eval"})
+    if (cfg.root[s]) out[s] = FromNode(cfg.root[s]);
+  return out;
+}
+
+}  // namespace qmoe

@@ -1,0 +1,17 @@
+// The declared keys of the config sections that are not owned by a registry entry
+// (the method and experiment sections are declared by their registry entries).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/config/config.h"
+
+namespace qmoe {
+
+std::vector<ParamSpec> RootSchema();     // top-level scalars: seed
+std::vector<ParamSpec> ResultsSchema();  // results.db, results.dir
+// "model", "data", "eval" sections, declared by the model, data and evaluation code.
+std::map<std::string, std::vector<ParamSpec>> ModelSectionSchemas(const ComposedConfig& cfg);
+
+}  // namespace qmoe
