@@ -100,7 +100,7 @@ Tokenizer LoadTokenizer(const DataParams& p, const std::string& repo_root) {
 SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root) {
   std::vector<std::vector<Document>> per_domain;
   for (const std::string& d : Domains(p.calibration_domains, "calibration_domains")) {
-    per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/cache/splits/" + d + ".calibration.jsonl")));
+    per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/calibration/" + d + ".jsonl")));
   }
   std::vector<Document> docs;
   for (size_t i = 0;; ++i) {

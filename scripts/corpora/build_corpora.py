@@ -118,6 +118,11 @@ def main():
             used += n
         valid_path = os.path.join(a.valid_dir, f"{dom}.jsonl")
         write_jsonl(valid_path, [val[i] for i in sorted(keep)])
+        # The whole calibration split is committed too (a few MB), so compression runs offline.
+        calib_dir = os.path.join(os.path.dirname(a.valid_dir), "calibration")
+        os.makedirs(calib_dir, exist_ok=True)
+        calib_path = os.path.join(calib_dir, f"{dom}.jsonl")
+        write_jsonl(calib_path, by_split["calibration"])
         info = {
             "sources": [x["file"] for x in archives if x["domain"] == dom],
             "docs": len(docs),
@@ -130,10 +135,13 @@ def main():
             "clean_sha256": sha256_file(clean_path),
             "valid_file": os.path.relpath(valid_path, os.path.dirname(a.manifest)),
             "valid_sha256": sha256_file(valid_path),
+            "calibration_file": os.path.relpath(calib_path, os.path.dirname(a.manifest)),
+            "calibration_sha256": sha256_file(calib_path),
         }
         prev = old_dom.get(dom, {})
         check("clean text", clean_path, info["clean_sha256"], prev.get("clean_sha256"), a.update_manifest)
         check("validation file", valid_path, info["valid_sha256"], prev.get("valid_sha256"), a.update_manifest)
+        check("calibration file", calib_path, info["calibration_sha256"], prev.get("calibration_sha256"), a.update_manifest)
         domains[dom] = info
         print(f"  {dom:9s} {info['docs']:6d} docs {info['clean_bytes'] / 1e6:6.2f} MB  "
               f"train {info['train_docs']} / calib {info['calibration_docs']} / valid "
