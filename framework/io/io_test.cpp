@@ -378,6 +378,34 @@ TEST(Errors, EmptyDirectoryNamesExpectedFiles) {
   EXPECT_NE(msg.find("pytorch_model.bin"), std::string::npos) << msg;
 }
 
+TEST(Safetensors, LoadMatchesMmapReference) {
+  // Load (pread) against Load_ref (mmap copy) on every tensor, including odd byte offsets.
+  TempDir dir;
+  const fs::path p = dir.path() / "x.safetensors";
+  Tensors t = MakeTensors(at::kBFloat16, 3);
+  t.emplace_back("odd", at::arange(0, 7, at::kByte));
+  t.emplace_back("after_odd", at::randn({1000, 5}));
+  WriteSafetensors(p, t);
+  auto f = SafetensorsFile::Open(p);
+  for (const auto& [name, x] : t) {
+    at::Tensor a = f->Load(name), b = f->Load_ref(name);
+    EXPECT_TRUE(at::equal(a, b)) << name;
+    EXPECT_TRUE(at::equal(a, x)) << name;
+  }
+}
+
+TEST(Safetensors, FileShrunkAfterOpenFailsAtLoadNamingTensor) {
+  TempDir dir;
+  const fs::path p = dir.path() / "x.safetensors";
+  WriteSafetensors(p, {{"a", at::ones({16})}, {"b", at::ones({1024})}});
+  auto f = SafetensorsFile::Open(p);
+  fs::resize_file(p, fs::file_size(p) - 100);
+  const std::string msg = ErrorOf([&] { f->Load("b"); });
+  EXPECT_NE(msg.find("\"b\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+  EXPECT_TRUE(at::equal(f->Load("a"), at::ones({16})));
+}
+
 TEST(Safetensors, WriterIsAtomicAndKeepsMetadata) {
   TempDir dir;
   const fs::path p = dir.path() / "x.safetensors";

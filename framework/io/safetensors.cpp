@@ -35,6 +35,15 @@ uint64_t ByteSize(const std::vector<int64_t>& shape, size_t item) {
   return static_cast<uint64_t>(n);
 }
 
+// Pre-faults the whole pages inside [p, p + n) for writing with one call instead of one page
+// fault per 4 KiB (Linux >= 5.14; a hint only, errors are ignored).
+void PopulateForWrite(void* p, uint64_t n) {
+  const uint64_t page = PageSize();
+  const uint64_t a = (reinterpret_cast<uint64_t>(p) + page - 1) / page * page;
+  const uint64_t b = (reinterpret_cast<uint64_t>(p) + n) / page * page;
+  if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_POPULATE_WRITE);
+}
+
 std::string ShapeStr(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
@@ -153,24 +162,56 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
 }
 
-at::Tensor SafetensorsFile::Load(const std::string& name) const {
+const TensorInfo& SafetensorsFile::Find(const std::string& name, Range* range) const {
   auto it = index_.find(name);
   QMOE_CHECK(it != index_.end(), path_.string(), ": no tensor \"", name, "\"");
-  const TensorInfo& info = infos_[it->second];
-  const Range r = ranges_[it->second];
+  *range = ranges_[it->second];
+  return infos_[it->second];
+}
+
+at::Tensor SafetensorsFile::Load(const std::string& name) const {
+  Range r;
+  const TensorInfo& info = Find(name, &r);
+  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(ScalarTypeFromDtype(info.dtype, info.file)));
+  if (r.end == r.begin) return t;
+  // One pread straight into the tensor: no page-table work for the mapping and nothing of the file
+  // left in our RSS (measured ~3x faster than copying from the mmap on a warm page cache; see
+  // README). The fd is opened per call so thousands of shards never exhaust file descriptors.
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  QMOE_CHECK(fd >= 0, path_.string(), ": cannot reopen to read tensor \"", name, "\": ", std::strerror(errno));
+  char* dst = static_cast<char*>(t.data_ptr());
+  uint64_t done = 0;
+  const uint64_t n = r.end - r.begin;
+  PopulateForWrite(dst, n);
+  while (done < n) {
+    const ssize_t got = ::pread(fd, dst + done, n - done, static_cast<off_t>(r.begin + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      const int e = errno;
+      ::close(fd);
+      throw Error(StrCat(path_.string(), ": tensor \"", name, "\": read ", done, " of ", n, " bytes at offset ",
+                         r.begin, got == 0 ? " (file truncated since it was opened?)" : ": ",
+                         got == 0 ? "" : std::strerror(e)));
+    }
+    done += static_cast<uint64_t>(got);
+  }
+  ::close(fd);
+  return t;
+}
+
+at::Tensor SafetensorsFile::Load_ref(const std::string& name) const {
+  Range r;
+  const TensorInfo& info = Find(name, &r);
   at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(ScalarTypeFromDtype(info.dtype, info.file)));
   const uint64_t n = r.end - r.begin;
   if (n == 0) return t;
-  // Whole pages covering the tensor. Neighbours sharing an edge page just fault it back in.
+  std::memcpy(t.data_ptr(), map_ + r.begin, n);
+  // Whole pages covering the tensor; neighbours sharing an edge page just fault it back in. The
+  // mapping is private and never written, so dropping the pages only releases them from our RSS.
   const uint64_t page = PageSize();
   const uint64_t lo = r.begin / page * page;
   const uint64_t hi = std::min(size_, (r.end + page - 1) / page * page);
-  uint8_t* base = const_cast<uint8_t*>(map_);
-  ::madvise(base + lo, hi - lo, MADV_WILLNEED);  // start readahead for the whole tensor
-  std::memcpy(t.data_ptr(), map_ + r.begin, n);
-  // The mapping is private and never written, so dropping the pages only releases them from
-  // our RSS; the kernel re-reads them from the file if asked again.
-  ::madvise(base + lo, hi - lo, MADV_DONTNEED);
+  ::madvise(const_cast<uint8_t*>(map_) + lo, hi - lo, MADV_DONTNEED);
   return t;
 }
 

@@ -1,6 +1,7 @@
 // safetensors files: an 8-byte little-endian header length N, N bytes of JSON
 // {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {str: str}}, then raw
-// row-major little-endian data. Read through a read-only private mmap; written atomically.
+// row-major little-endian data. The header is validated through a read-only private mmap (kept
+// for Load_ref); Load reads with pread. Written atomically (temp file + rename).
 #pragma once
 #include "framework/io/tensor_file.h"
 
@@ -26,13 +27,16 @@ class SafetensorsFile final : public TensorFile {
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::vector<TensorInfo>& Infos() const override { return infos_; }
-  // Copies the tensor's bytes out of the mapping, then drops those pages from the process.
+  // Reads the tensor's bytes with pread() straight into a fresh tensor.
   at::Tensor Load(const std::string& name) const override;
+  // Reference twin of Load: memcpy out of the mmap, then drop those pages from our RSS.
+  at::Tensor Load_ref(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
   struct Range { uint64_t begin, end; };  // absolute file offsets
   SafetensorsFile() = default;
+  const TensorInfo& Find(const std::string& name, Range* range) const;
 
   std::filesystem::path path_;
   const uint8_t* map_ = nullptr;
