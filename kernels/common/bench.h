@@ -1,0 +1,96 @@
+// Shared helpers for kernel benchmarks (Google Benchmark). Header-only; include from *_bench.cpp.
+// - LastLevelCacheBytes(): so benchmarks can cycle over enough copies ("experts") that weights
+//   come from DRAM, not cache.
+// - BaselineTimes: a baseline benchmark records its time per iteration under a key; the kernel
+//   benchmark of the same shape (registered after it, so it runs later in the same process)
+//   reads it and prints the ratio as a counter. Missing baselines are measured on the spot.
+// - SetRateCounters(): effective GB/s and weights/s.
+#pragma once
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace qmoe::kernels::bench {
+
+// Size of the last-level cache in bytes (sysconf, then sysfs, then 256 MiB as a safe guess).
+inline int64_t LastLevelCacheBytes() {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) return l3;
+#endif
+  for (int idx = 4; idx >= 0; --idx) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) + "/size");
+    std::string s;
+    if (f >> s && !s.empty()) {
+      int64_t v = std::stoll(s);
+      if (s.back() == 'K') v <<= 10;
+      if (s.back() == 'M') v <<= 20;
+      if (v > 0) return v;
+    }
+  }
+  return int64_t{256} << 20;
+}
+
+// Copies of a `bytes_each` object needed so that cycling over them touches `factor` x the LLC.
+inline int CopiesToExceedCache(int64_t bytes_each, double factor = 1.5) {
+  const double need = factor * double(LastLevelCacheBytes());
+  return std::max(2, int(need / double(std::max<int64_t>(bytes_each, 1))) + 1);
+}
+
+// Seconds per iteration, keyed by e.g. "dense_bf16/2080x6144/k1".
+class BaselineTimes {
+ public:
+  static BaselineTimes& Get() {
+    static BaselineTimes t;
+    return t;
+  }
+  void Record(const std::string& key, double sec) { times_[key] = sec; }
+  // The recorded time, or `measure()` (seconds per iteration) if none was recorded yet.
+  double Lookup(const std::string& key, const std::function<double()>& measure) {
+    auto it = times_.find(key);
+    if (it != times_.end()) return it->second;
+    const double s = measure();
+    times_[key] = s;
+    return s;
+  }
+
+ private:
+  std::map<std::string, double> times_;
+};
+
+// Median seconds per call of fn over `reps` calls (after one warm-up call).
+inline double MedianSeconds(const std::function<void()>& fn, int reps = 15) {
+  fn();
+  std::vector<double> t(reps);
+  for (auto& s : t) {
+    const auto a = std::chrono::steady_clock::now();
+    fn();
+    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  }
+  std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+  return t[reps / 2];
+}
+
+// Wall seconds per iteration of a finished benchmark loop started at `start`.
+inline double SecondsPerIter(const benchmark::State& state,
+                             std::chrono::steady_clock::time_point start) {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+}
+
+// bytes/s ("GB/s" column, bytes moved from memory per iteration) and weights/s.
+inline void SetRateCounters(benchmark::State& state, double bytes_per_iter,
+                            double weights_per_iter) {
+  using C = benchmark::Counter;
+  state.counters["bytes/s"] = C(bytes_per_iter, C::kIsIterationInvariantRate, C::kIs1024);
+  state.counters["weights/s"] = C(weights_per_iter, C::kIsIterationInvariantRate);
+}
+
+}  // namespace qmoe::kernels::bench

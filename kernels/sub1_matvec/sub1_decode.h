@@ -1,0 +1,73 @@
+// Decoding and indexing of the sub-1-bit dictionary format (qmoe-method.md §8.4, §8.8), shared by
+// the CPU reference, the CPU SIMD paths and the CUDA kernel. Plain C++ when not compiled by nvcc.
+//
+// Decode table `dec`: uint32[2*65536]. Entry (codeword) c owns dec[2c] and dec[2c+1]; bits 0-3 of
+// BOTH words hold n, the number of pairs (1..14). The entry covers a window of 28 weight slots;
+// slot t (0..27) is the 2-bit symbol at bit 4+2*(t%14) of word t/14. Only the first 2n slots are
+// used (the rest are 0), and the column cursor advances by 2n. Symbols: 0 -> 0, 1 -> the row's
+// min, 2 -> the row's max (3 never occurs in a valid table; it decodes to 0).
+// An odd-width row ends with a lone column: its last codeword's final slot lies past the row end
+// and must be symbol 0 (Sub1Validate checks this); decoders stop at the row end.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#ifdef __CUDACC__
+#define QMOE_HD __host__ __device__ __forceinline__
+#else
+#define QMOE_HD inline
+#endif
+
+namespace qmoe::kernels::sub1 {
+
+constexpr int kEntries = 65536;   // codewords in the dictionary
+constexpr int kMaxPairs = 14;     // pairs per codeword (1..14)
+constexpr int kWindow = 28;       // weight slots per codeword window
+constexpr int kSlotsPerWord = 14; // slots held by each of the two words
+
+// n = number of pairs of the entry whose word (either one) is `word`.
+QMOE_HD uint32_t EntryPairs(uint32_t word) { return word & 15u; }
+
+// Columns the row cursor advances past this codeword (2n; may pass an odd row end by one).
+QMOE_HD uint32_t EntryAdvance(uint32_t word) { return 2u * (word & 15u); }
+
+// Which of the entry's two words holds slot t (0..27).
+QMOE_HD uint32_t SlotWordIndex(uint32_t t) { return t / kSlotsPerWord; }
+
+// The 2-bit symbol of slot t, given the word that holds it (dec[2c + SlotWordIndex(t)]).
+QMOE_HD uint32_t SlotSymbol(uint32_t word, uint32_t t) {
+  return (word >> (4u + 2u * (t % kSlotsPerWord))) & 3u;
+}
+
+// The symbol of slot t of codeword `code`.
+QMOE_HD uint32_t CodeSymbol(const uint32_t* dec, uint32_t code, uint32_t t) {
+  return SlotSymbol(dec[2u * code + SlotWordIndex(t)], t);
+}
+
+// Weight value of a symbol in a row with levels (mn, mx).
+QMOE_HD float Dequant(uint32_t symbol, float mn, float mx) {
+  return symbol == 1u ? mn : (symbol == 2u ? mx : 0.0f);
+}
+
+// bf16 bits -> fp32 (exact).
+QMOE_HD float Bf16BitsToFloat(uint16_t bits) {
+  const uint32_t u = uint32_t{bits} << 16;
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+// Bit t (0..27) set where slot t of the entry (words w0, w1) has symbol `sym`. Used to build the
+// CPU kernels' mask table; written as a plain loop so it is obviously right.
+QMOE_HD uint32_t SymbolMask(uint32_t w0, uint32_t w1, uint32_t sym) {
+  uint32_t m = 0;
+  for (uint32_t t = 0; t < uint32_t(kWindow); ++t)
+    if (SlotSymbol(SlotWordIndex(t) == 0 ? w0 : w1, t) == sym) m |= 1u << t;
+  return m;
+}
+
+}  // namespace qmoe::kernels::sub1

@@ -1,0 +1,46 @@
+// Test/benchmark-only data for the sub1 kernels: the decode table (the real one from
+// methods/dict when that library is built, else a local best-first generation per §8.3-8.4) and
+// a greedy longest-match encoder of ternary symbol rows that works from any valid table.
+// Not part of any production path.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kernels/common/bf16.h"
+#include "kernels/sub1_matvec/sub1_matvec.h"
+
+namespace qmoe::kernels::sub1_test {
+
+// uint32[2*65536]; qmoe::dict::DecodeTable() when QMOE_HAVE_DICT, else generated here.
+const std::vector<uint32_t>& DecodeTable();
+// True when DecodeTable() is the methods/dict table.
+bool UsingDictTable();
+
+// An owning compressed matrix plus the symbols it encodes.
+struct TestMatrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<uint8_t> symbols;  // [rows][cols], 0/1/2
+  std::vector<uint16_t> codes;
+  std::vector<int32_t> row_off;
+  std::vector<Bf16> minmax;
+  Sub1Matrix View() const {
+    return Sub1Matrix{rows, cols, codes.data(), int64_t(codes.size()), row_off.data(), minmax.data()};
+  }
+  // W[r][c] straight from the symbols (independent of any decoder).
+  float Weight(int64_t r, int64_t c) const;
+};
+
+// i.i.d. symbols with P(0) = p0, P(1) = P(2) = (1-p0)/2; levels min in [-2, -0.25],
+// max in [0.25, 2] (bf16). Every 7th row is all-zero and every 5th row has min == max, so
+// the adversarial cases appear at every shape with >= 7 rows. Every other row gets at least one
+// non-zero weight.
+TestMatrix RandomTernary(int64_t rows, int64_t cols, double p0, uint64_t seed);
+
+// Greedy longest-match encoding of m.symbols with `dec` (fills codes and row_off).
+void Encode(TestMatrix& m, const std::vector<uint32_t>& dec);
+
+// Random bf16 vector with values in [-1, 1].
+std::vector<Bf16> RandomBf16(int64_t n, uint64_t seed);
+
+}  // namespace qmoe::kernels::sub1_test
