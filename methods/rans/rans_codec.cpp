@@ -1,0 +1,245 @@
+#include "methods/rans/rans_codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "framework/core/error.h"
+
+namespace qmoe::rans {
+namespace {
+
+using dict::Bf16BitsToFloat;
+
+std::array<uint32_t, kSymbols + 1> Cumulative(const std::array<uint16_t, kSymbols>& f) {
+  std::array<uint32_t, kSymbols + 1> c{};
+  for (int s = 0; s < kSymbols; ++s) c[s + 1] = c[s] + f[s];
+  return c;
+}
+
+// Decoded pairs -> weights of one row (pair k covers columns 2k and 2k+1; an odd width's last
+// pair covers only the last column and must have a zero second symbol).
+void ExpandRow(const uint8_t* pairs, int64_t cols, float lo, float hi, float* out, const std::string& what,
+               int64_t row) {
+  const float lev[3] = {0.0f, lo, hi};
+  float tab[kSymbols][2];
+  for (int r = 0; r < kSymbols; ++r) tab[r][0] = lev[r % 3], tab[r][1] = lev[r / 3];
+  const int64_t full = cols / 2;
+  for (int64_t k = 0; k < full; ++k) {
+    out[2 * k] = tab[pairs[k]][0];
+    out[2 * k + 1] = tab[pairs[k]][1];
+  }
+  if (cols % 2) {
+    QMOE_CHECK(pairs[full] < 3, what, ": row ", row, " has a nonzero padding symbol after the last column");
+    out[cols - 1] = tab[pairs[full]][0];
+  }
+}
+
+}  // namespace
+
+std::array<uint16_t, kSymbols> QuantizeFrequencies(const std::array<int64_t, kSymbols>& counts) {
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    QMOE_CHECK(c >= 0, "rans: negative symbol count");
+    total += c;
+  }
+  QMOE_CHECK(total > 0, "rans: no symbols to model");
+  std::array<int64_t, kSymbols> f{};
+  int64_t sum = 0;
+  for (int s = 0; s < kSymbols; ++s) {
+    if (counts[s] == 0) continue;
+    f[s] = std::max<int64_t>(1, std::llround(double(counts[s]) * kScale / double(total)));
+    sum += f[s];
+  }
+  // Repair the sum one step at a time, choosing the step that costs the fewest coded bits.
+  while (sum != int64_t(kScale)) {
+    int best = -1;
+    double best_cost = INFINITY;
+    for (int s = 0; s < kSymbols; ++s) {
+      if (counts[s] == 0) continue;
+      const int64_t nf = sum > int64_t(kScale) ? f[s] - 1 : f[s] + 1;
+      if (nf < 1) continue;
+      const double cost = double(counts[s]) * std::log2(double(f[s]) / double(nf));
+      if (cost < best_cost) best_cost = cost, best = s;
+    }
+    QMOE_ASSERT(best >= 0, "frequency repair found no step");
+    if (sum > int64_t(kScale)) f[best]--, sum--;
+    else f[best]++, sum++;
+  }
+  std::array<uint16_t, kSymbols> out{};
+  for (int s = 0; s < kSymbols; ++s) out[s] = uint16_t(f[s]);
+  return out;
+}
+
+RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights) {
+  QMOE_CHECK(s.rows >= 1 && s.cols >= 1 && s.sym.size() == size_t(s.rows * s.cols) &&
+                 s.minmax_bf16.size() == size_t(2 * s.rows),
+             "rans encode: inconsistent TernarySymbols (", s.rows, "x", s.cols, ")");
+  QMOE_CHECK(chunk_weights >= 1, "rans encode: chunk_weights must be >= 1, got ", chunk_weights);
+  const int64_t np = dict::PairsPerRow(s.cols);
+  std::vector<uint8_t> pairs(static_cast<size_t>(s.rows * np));
+  for (int64_t r = 0; r < s.rows; ++r) dict::RowPairs(s.sym.data() + r * s.cols, s.cols, pairs.data() + r * np);
+  std::array<int64_t, kSymbols> counts{};
+  for (uint8_t p : pairs) counts[p]++;
+
+  RansMatrix m;
+  m.rows = s.rows;
+  m.cols = s.cols;
+  m.chunk_rows = int32_t(std::clamp<int64_t>(chunk_weights / s.cols, 1, s.rows));
+  m.freq = QuantizeFrequencies(counts);
+  m.minmax_bf16 = s.minmax_bf16;
+  const auto cum = Cumulative(m.freq);
+  const int64_t chunks = NumChunks(m.rows, m.chunk_rows);
+  m.chunk_off.push_back(0);
+  std::vector<uint16_t> buf;  // one chunk, emitted back to front
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
+    const uint8_t* sym = pairs.data() + r0 * np;
+    const int64_t n = (r1 - r0) * np;
+    uint32_t x[kStreams];
+    for (auto& xi : x) xi = kLow;
+    buf.clear();
+    for (int64_t i = n - 1; i >= 0; --i) {
+      uint32_t& xi = x[i % kStreams];
+      const uint32_t f = m.freq[sym[i]], c = cum[sym[i]];
+      // Renormalize so that the coded state stays below 2^32 (one word always suffices).
+      if (uint64_t(xi) >= (uint64_t(f) << (32 - kScaleBits))) {
+        buf.push_back(uint16_t(xi & 0xffff));
+        xi >>= 16;
+      }
+      xi = ((xi / f) << kScaleBits) + (xi % f) + c;
+    }
+    for (int k = kStreams - 1; k >= 0; --k) {
+      buf.push_back(uint16_t(x[k] >> 16));
+      buf.push_back(uint16_t(x[k] & 0xffff));
+    }
+    m.words.insert(m.words.end(), buf.rbegin(), buf.rend());
+    QMOE_CHECK(m.words.size() <= size_t(INT32_MAX), "rans encode: more than 2^31 words");
+    m.chunk_off.push_back(int32_t(m.words.size()));
+  }
+  return m;
+}
+
+void Validate(const RansMatrix& m, const std::string& what) {
+  QMOE_CHECK(m.rows >= 1 && m.cols >= 1, what, ": shape must be at least 1x1, got ", m.rows, "x", m.cols);
+  QMOE_CHECK(m.rows < (int64_t(1) << 31) && m.cols < (int64_t(1) << 31) && m.rows * m.cols < (int64_t(1) << 48),
+             what, ": shape ", m.rows, "x", m.cols, " is too large");
+  QMOE_CHECK(m.chunk_rows >= 1, what, ": chunk_rows must be >= 1, got ", m.chunk_rows);
+  uint32_t sum = 0;
+  for (uint16_t f : m.freq) sum += f;
+  QMOE_CHECK(sum == kScale, what, ": frequencies sum to ", sum, ", expected ", kScale);
+  const int64_t chunks = NumChunks(m.rows, m.chunk_rows);
+  QMOE_CHECK(m.chunk_off.size() == size_t(chunks + 1), what, ": chunk_off has ", m.chunk_off.size(),
+             " entries, expected chunks + 1 = ", chunks + 1);
+  QMOE_CHECK(m.chunk_off[0] == 0, what, ": chunk_off[0] is ", m.chunk_off[0], ", expected 0");
+  QMOE_CHECK(int64_t(m.chunk_off[chunks]) == int64_t(m.words.size()), what, ": chunk_off[", chunks, "] is ",
+             m.chunk_off[chunks], ", expected the word count ", m.words.size());
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    QMOE_CHECK(int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch] >= 2 * kStreams, what, ": chunk ", ch, " has ",
+               int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch], " words, fewer than its ", 2 * kStreams,
+               " state words (or chunk_off decreases)");
+  }
+  QMOE_CHECK(m.minmax_bf16.size() == size_t(2 * m.rows), what, ": ter_minmax has ", m.minmax_bf16.size(),
+             " entries, expected 2 * rows = ", 2 * m.rows);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const float lo = Bf16BitsToFloat(m.minmax_bf16[2 * r]), hi = Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]);
+    QMOE_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, what, ": row ", r, " has min/max (", lo,
+               ", ", hi, "), expected finite min <= max");
+  }
+}
+
+namespace {
+
+// Reads a chunk's initial states; checks they are normalized.
+void InitStates(const uint16_t* w, uint32_t x[kStreams], const std::string& what, int64_t ch) {
+  for (int k = 0; k < kStreams; ++k) {
+    x[k] = uint32_t(w[2 * k]) | (uint32_t(w[2 * k + 1]) << 16);
+    QMOE_CHECK(x[k] >= kLow, what, ": chunk ", ch, " state ", k, " is ", x[k], ", below 2^16");
+  }
+}
+
+void CheckChunkEnd(const uint32_t x[kStreams], int64_t pos, int64_t end, const std::string& what, int64_t ch) {
+  QMOE_CHECK(pos == end, what, ": chunk ", ch, " has ", end - pos, " unread words");
+  for (int k = 0; k < kStreams; ++k)
+    QMOE_CHECK(x[k] == kLow, what, ": chunk ", ch, " state ", k, " ends at ", x[k], ", expected 2^16 (corrupt stream)");
+}
+
+}  // namespace
+
+void Decode(const RansMatrix& m, float* out) {
+  const std::string what = "rans matrix";
+  Validate(m, what);
+  // slot -> symbol | freq << 4 | cum << 17 (freq <= 4096 needs 13 bits, cum < 4096 needs 12).
+  const auto cum = Cumulative(m.freq);
+  std::vector<uint32_t> lut(kScale);
+  for (int s = 0; s < kSymbols; ++s)
+    for (uint32_t j = cum[s]; j < cum[s + 1]; ++j) lut[j] = uint32_t(s) | (uint32_t(m.freq[s]) << 4) | (cum[s] << 17);
+  const int64_t np = dict::PairsPerRow(m.cols), chunks = NumChunks(m.rows, m.chunk_rows);
+  std::vector<uint8_t> pairs(static_cast<size_t>(int64_t(m.chunk_rows) * np));
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows), n = (r1 - r0) * np;
+    const uint16_t* w = m.words.data();
+    int64_t pos = m.chunk_off[ch] + 2 * kStreams;
+    const int64_t end = m.chunk_off[ch + 1];
+    uint32_t x[kStreams];
+    InitStates(w + m.chunk_off[ch], x, what, ch);
+    auto step = [&](uint32_t& xi, uint8_t* dst) {
+      const uint32_t e = lut[xi & (kScale - 1)];
+      *dst = uint8_t(e & 15u);
+      xi = ((e >> 4) & 0x1fffu) * (xi >> kScaleBits) + (xi & (kScale - 1)) - (e >> 17);
+      if (xi < kLow) {
+        QMOE_CHECK(pos < end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
+        xi = (xi << 16) | w[pos++];
+      }
+    };
+    int64_t i = 0;
+    for (; i + kStreams <= n; i += kStreams) {  // the 4 states are independent chains
+      step(x[0], &pairs[i]);
+      step(x[1], &pairs[i + 1]);
+      step(x[2], &pairs[i + 2]);
+      step(x[3], &pairs[i + 3]);
+    }
+    for (; i < n; ++i) step(x[i % kStreams], &pairs[i]);
+    CheckChunkEnd(x, pos, end, what, ch);
+    for (int64_t r = r0; r < r1; ++r)
+      ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
+                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r);
+  }
+}
+
+void DecodeRef(const RansMatrix& m, float* out) {
+  const std::string what = "rans matrix";
+  Validate(m, what);
+  const auto cum = Cumulative(m.freq);
+  const int64_t np = dict::PairsPerRow(m.cols), chunks = NumChunks(m.rows, m.chunk_rows);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
+    int64_t pos = m.chunk_off[ch] + 2 * kStreams;
+    const int64_t end = m.chunk_off[ch + 1];
+    uint32_t x[kStreams];
+    InitStates(m.words.data() + m.chunk_off[ch], x, what, ch);
+    std::vector<uint8_t> pairs;
+    for (int64_t i = 0; i < (r1 - r0) * np; ++i) {
+      uint32_t& xi = x[i % kStreams];
+      const uint32_t slot = xi % kScale;
+      int s = 0;
+      while (!(slot >= cum[s] && slot < cum[s + 1])) ++s;  // sum == 4096, so some s matches
+      pairs.push_back(uint8_t(s));
+      xi = m.freq[s] * (xi / kScale) + slot - cum[s];
+      if (xi < kLow) {
+        QMOE_CHECK(pos < end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
+        xi = xi * 65536u + m.words[pos++];
+      }
+    }
+    CheckChunkEnd(x, pos, end, what, ch);
+    for (int64_t r = r0; r < r1; ++r)
+      ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
+                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r);
+  }
+}
+
+int64_t StorageBits(const RansMatrix& m) {
+  return 16 * int64_t(m.words.size()) + 32 * int64_t(m.chunk_off.size()) + 16 * kSymbols + 64 + 32 * m.rows;
+}
+
+}  // namespace qmoe::rans

@@ -1,0 +1,63 @@
+// "rans" codec: ternary pairs (the 9 symbols of §8.1) entropy-coded with rANS under one
+// per-matrix frequency table quantized to 12 bits. Rows are grouped into chunks of about
+// `chunk_weights` weights; each chunk is an independent stream of 16-bit words holding 4
+// interleaved rANS states (symbol i of a chunk uses state i mod 4), so a decoder can start at any
+// chunk (chunk_off) and keep 4 independent dependency chains in flight. No torch.
+//
+// Chunk layout (words, as read by the decoder): the 4 initial states as (lo16, hi16) pairs, then
+// the renormalization words in decode order. States live in [2^16, 2^32); a chunk decodes to its
+// pairs and must end with every state back at 2^16 and every word consumed (an integrity check).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "methods/dict/dict_codec.h"
+
+namespace qmoe::rans {
+
+constexpr int kSymbols = 9;       // ternary pairs r = 3·t[2k+1] + t[2k]
+constexpr int kScaleBits = 12;    // frequencies sum to 2^12
+constexpr uint32_t kScale = 1u << kScaleBits;
+constexpr int kStreams = 4;       // interleaved states per chunk
+constexpr uint32_t kLow = 1u << 16;  // lower bound of a normalized state
+constexpr int64_t kDefaultChunkWeights = 32768;
+
+struct RansMatrix {
+  int64_t rows = 0, cols = 0;
+  int32_t chunk_rows = 0;                 // rows per chunk; the last chunk may have fewer
+  std::array<uint16_t, kSymbols> freq{};  // quantized pair frequencies, Σ = 4096
+  std::vector<uint16_t> words;            // all chunks, concatenated
+  std::vector<int32_t> chunk_off;         // [chunks + 1] offsets into words; chunk_off[0] = 0
+  std::vector<uint16_t> minmax_bf16;      // [2 · rows] interleaved (min_r, max_r), as §8.8
+};
+
+inline int64_t NumChunks(int64_t rows, int64_t chunk_rows) { return (rows + chunk_rows - 1) / chunk_rows; }
+
+// Quantizes symbol counts to frequencies summing to 4096: every present symbol gets >= 1, absent
+// symbols 0, and the rounding is repaired greedily by the smallest increase of the code length
+// Σ count·log2(4096/freq). All counts zero is an error.
+std::array<uint16_t, kSymbols> QuantizeFrequencies(const std::array<int64_t, kSymbols>& counts);
+
+// Encodes symbols (from dict::SymbolsFromTernary). chunk_rows = max(1, chunk_weights / cols).
+RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights = kDefaultChunkWeights);
+
+// Checks an untrusted RansMatrix's structure: shape, chunk_rows >= 1, frequencies summing to
+// 4096, chunk_off size/start/end/monotonicity, each chunk long enough for its initial states,
+// finite min <= max per row. One qmoe::Error naming `what`; stream contents are checked while
+// decoding (reading past a chunk, a final state != 2^16, unread words, or a nonzero padding
+// symbol of an odd width are errors).
+void Validate(const RansMatrix& m, const std::string& what = "rans matrix");
+
+// Validate + decode to row-major [rows, cols] fp32, bit-exact (0, min_r, max_r). Decode is the
+// fast path (slot lookup table, 4 states unrolled); DecodeRef decodes one symbol at a time with a
+// linear search over the cumulative frequencies.
+void Decode(const RansMatrix& m, float* out);
+void DecodeRef(const RansMatrix& m, float* out);
+
+// Exact storage: 16·words + 32·(chunks + 1) + 16·9 (freq) + 64 (chunk_rows, streams) + 32·rows
+// (min/max).
+int64_t StorageBits(const RansMatrix& m);
+
+}  // namespace qmoe::rans

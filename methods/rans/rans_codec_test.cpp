@@ -1,0 +1,156 @@
+// rans codec: round trips (odd widths, heights 1/19/111, degenerate rows, chunk sizes), fast ==
+// plain decoder, frequency quantization, rate within 3% of the empirical entropy, corrupt input.
+#include "methods/rans/rans_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "framework/core/error.h"
+#include "methods/dict/iid_ternary.h"
+
+namespace qmoe::rans {
+namespace {
+
+using dict::SymbolMode;
+
+RansMatrix RoundTrip(const std::vector<float>& w, int64_t rows, int64_t cols, SymbolMode mode, int64_t chunk) {
+  const RansMatrix m = rans::Encode(dict::SymbolsFromTernary(w.data(), rows, cols, mode), chunk);
+  EXPECT_NO_THROW(Validate(m));
+  std::vector<float> want(w.size()), fast(w.size(), -7.0f), ref(w.size(), -7.0f);
+  for (size_t i = 0; i < w.size(); ++i) want[i] = dict::Bf16BitsToFloat(dict::FloatToBf16Bits(w[i]));
+  Decode(m, fast.data());
+  DecodeRef(m, ref.data());
+  EXPECT_EQ(fast, want) << rows << "x" << cols << " chunk " << chunk;
+  EXPECT_EQ(ref, want) << rows << "x" << cols << " chunk " << chunk;
+  return m;
+}
+
+struct Shape {
+  int64_t rows, cols;
+};
+class RansRoundTrip : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(RansRoundTrip, RandomTernaryBothModesSeveralChunkSizes) {
+  const auto [rows, cols] = GetParam();
+  for (double p0 : {0.885, 0.5, 0.0, 1.0}) {
+    const auto w = dict::RandomTernaryMatrix(rows, cols, p0, uint64_t(rows * 1000 + cols));
+    for (int64_t chunk : {int64_t(1), int64_t(100), kDefaultChunkWeights}) {
+      RoundTrip(w, rows, cols, SymbolMode::kReference, chunk);
+      RoundTrip(w, rows, cols, SymbolMode::kExactZeros, chunk);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RansRoundTrip,
+                         ::testing::Values(Shape{1, 1}, Shape{1, 2}, Shape{1, 3}, Shape{1, 29}, Shape{19, 45},
+                                           Shape{19, 768}, Shape{111, 7}, Shape{111, 130}, Shape{3, 1001}),
+                         [](const auto& i) {
+                           return std::to_string(i.param.rows) + "x" + std::to_string(i.param.cols);
+                         });
+
+TEST(RansCodec, DegenerateRows) {
+  const int64_t rows = 4, cols = 33;
+  std::vector<float> w(rows * cols, 0.0f);
+  for (int64_t c = 0; c < cols; ++c) w[1 * cols + c] = -0.25f;
+  for (int64_t c = 0; c < cols; ++c) w[2 * cols + c] = 0.75f;
+  for (int64_t c = 0; c < cols; ++c) w[3 * cols + c] = c % 2 ? 0.f : -1.f;
+  RoundTrip(w, rows, cols, SymbolMode::kReference, 40);
+  RoundTrip(w, rows, cols, SymbolMode::kExactZeros, 40);
+  // An all-zero matrix has one symbol of frequency 4096: zero payload beyond the states.
+  std::vector<float> z(rows * cols, 0.0f);
+  const RansMatrix m = RoundTrip(z, rows, cols, SymbolMode::kExactZeros, kDefaultChunkWeights);
+  EXPECT_EQ(m.freq[0], kScale);
+  EXPECT_EQ(m.words.size(), size_t(2 * kStreams));
+}
+
+TEST(RansCodec, QuantizedFrequenciesSumTo4096AndKeepRareSymbols) {
+  const std::array<int64_t, kSymbols> counts = {1000000, 1, 0, 5, 0, 0, 70000, 0, 2};
+  const auto f = QuantizeFrequencies(counts);
+  uint32_t sum = 0;
+  for (int s = 0; s < kSymbols; ++s) {
+    sum += f[s];
+    EXPECT_EQ(f[s] == 0, counts[s] == 0) << "symbol " << s;
+  }
+  EXPECT_EQ(sum, kScale);
+  // The code length with quantized frequencies exceeds the empirical entropy by the KL
+  // divergence; with 12-bit frequencies and these counts it is below 0.5%.
+  double n = 0, h = 0, len = 0;
+  for (int64_t c : counts) n += double(c);
+  for (int s = 0; s < kSymbols; ++s) {
+    if (!counts[s]) continue;
+    h -= double(counts[s]) * std::log2(double(counts[s]) / n);
+    len -= double(counts[s]) * std::log2(double(f[s]) / kScale);
+  }
+  EXPECT_LT(len, 1.005 * h);
+  EXPECT_THROW(QuantizeFrequencies({}), Error);
+}
+
+// Rate: coded bits (everything but the per-row min/max, which the entropy does not cover) within
+// 3% of the empirical pair entropy. Two of the six paper shapes here; all six in codec_bench.
+TEST(RansCodec, RateWithinThreePercentOfEmpiricalEntropy) {
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 3072}, {3072, 768}}) {
+    const auto w = dict::RandomTernaryMatrix(rows, cols, 0.885, 1);
+    const auto s = dict::SymbolsFromTernary(w.data(), rows, cols, SymbolMode::kReference);
+    const RansMatrix m = rans::Encode(s);
+    const double coded = double(StorageBits(m) - 32 * rows);
+    const double entropy = dict::EmpiricalEntropy(s).pair_bits * double(rows * cols);
+    EXPECT_LT(coded, 1.03 * entropy) << rows << "x" << cols;
+    EXPECT_GT(coded, entropy) << "below the empirical entropy: the accounting misses something";
+  }
+}
+
+// ---- corrupt input ----
+
+RansMatrix Small() {
+  const auto w = dict::RandomTernaryMatrix(6, 41, 0.885, 9);
+  return rans::Encode(dict::SymbolsFromTernary(w.data(), 6, 41, SymbolMode::kReference), 100);
+}
+
+void ExpectRejected(const RansMatrix& m, const std::string& why) {
+  std::vector<float> out(static_cast<size_t>(std::max<int64_t>(m.rows * m.cols, 1)));
+  if (m.rows >= 1 && m.cols >= 1 && m.rows * m.cols == int64_t(out.size())) {
+    EXPECT_THROW(Decode(m, out.data()), Error) << why;
+    EXPECT_THROW(DecodeRef(m, out.data()), Error) << why;
+  } else {
+    EXPECT_THROW(Validate(m), Error) << why;
+  }
+}
+
+TEST(RansCodecCorrupt, StructuralErrors) {
+  ASSERT_GT(Small().chunk_off.size(), 3u);
+  { auto m = Small(); m.chunk_off.pop_back(); ExpectRejected(m, "chunk_off too short"); }
+  { auto m = Small(); m.chunk_off[0] = 1; ExpectRejected(m, "chunk_off[0] != 0"); }
+  { auto m = Small(); std::swap(m.chunk_off[1], m.chunk_off[2]); ExpectRejected(m, "chunk_off decreasing"); }
+  { auto m = Small(); m.chunk_off.back() += 1; ExpectRejected(m, "chunk_off past words"); }
+  { auto m = Small(); m.freq[0] += 1; ExpectRejected(m, "freq sum"); }
+  { auto m = Small(); m.chunk_rows = 0; ExpectRejected(m, "chunk_rows 0"); }
+  { auto m = Small(); m.chunk_rows += 1; ExpectRejected(m, "chunk_rows changed"); }
+  { auto m = Small(); m.minmax_bf16[2] = 0x7f80; ExpectRejected(m, "inf max"); }
+  { auto m = Small(); m.cols = 40; ExpectRejected(m, "width mismatch"); }
+  { auto m = Small(); m.words[0] = 0, m.words[1] = 0; ExpectRejected(m, "state below 2^16"); }
+}
+
+TEST(RansCodecCorrupt, AlmostEveryWordFlipIsDetectedAndNoneCrashes) {
+  const RansMatrix base = Small();
+  std::mt19937 rng(3);
+  int rejected = 0, trials = 0;
+  for (size_t i = 0; i < base.words.size(); ++i) {
+    RansMatrix m = base;
+    m.words[i] ^= uint16_t(1 + rng() % 0xffff);
+    std::vector<float> out(static_cast<size_t>(m.rows * m.cols));
+    ++trials;
+    try {
+      Decode(m, out.data());
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  // A changed word perturbs every later state of its chain; ending exactly at 2^16 with all words
+  // consumed by chance is rare. Require 90%.
+  EXPECT_GT(rejected, trials * 9 / 10) << rejected << " of " << trials;
+}
+
+}  // namespace
+}  // namespace qmoe::rans
