@@ -1,5 +1,8 @@
 #include "experiments/section_schemas.h"
 
+#include "framework/data/samples.h"
+#include "framework/model/switch_config.h"
+
 namespace qmoe {
 namespace {
 
@@ -36,8 +39,9 @@ std::vector<ParamSpec> ResultsSchema() { return SpecsOf<ResultsParams>(); }
 
 std::map<std::string, std::vector<ParamSpec>> ModelSectionSchemas(const ComposedConfig& cfg) {
   std::map<std::string, std::vector<ParamSpec>> out;
-  for (const char* s : {"model", "data", "eval"})
-    if (cfg.root[s]) out[s] = FromNode(cfg.root[s]);
+  if (cfg.root["model"]) out["model"] = SpecsOf<SwitchConfig>();
+  if (cfg.root["data"]) out["data"] = SpecsOf<data::DataParams>();
+  if (cfg.root["eval"]) out["eval"] = FromNode(cfg.root["eval"]);
   return out;
 }
 

@@ -1,0 +1,334 @@
+#include "experiments/compress/pipeline.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <fstream>
+
+#include "framework/compressed/compressed_model.h"
+#include "framework/core/error.h"
+#include "framework/core/progress.h"
+#include "framework/model/switch_names.h"
+
+namespace qmoe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The activation buffer of one stack: every sample's tokens, calibration samples first.
+struct Buffer {
+  at::Tensor x;                    // [T_total, d_model] in the compute dtype
+  std::vector<int64_t> start, len;  // per sample
+  std::vector<uint8_t> keep;        // premask per position (§4)
+  int64_t t_cal = 0;                // positions < t_cal belong to calibration samples
+};
+
+Buffer EmbedStack(SwitchModel& model, const std::vector<const data::Sample*>& samples, size_t n_cal, bool decoder) {
+  Buffer b;
+  int64_t total = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const auto& ids = decoder ? samples[i]->decoder : samples[i]->encoder;
+    b.start.push_back(total);
+    b.len.push_back(static_cast<int64_t>(ids.size()));
+    total += static_cast<int64_t>(ids.size());
+    if (i + 1 == n_cal) b.t_cal = total;
+    const auto& pm = decoder ? samples[i]->decoder_premask : samples[i]->encoder_premask;
+    QMOE_ASSERT(pm.size() == ids.size(), "premask length differs from the sample's length");
+    b.keep.insert(b.keep.end(), pm.begin(), pm.end());
+  }
+  b.x = at::empty({total, model.config().d_model}, at::TensorOptions().dtype(model.dtype()));
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const auto& ids32 = decoder ? samples[i]->decoder : samples[i]->encoder;
+    std::vector<int64_t> ids(ids32.begin(), ids32.end());
+    at::Tensor e = model.Embed(at::tensor(ids, at::kLong));
+    b.x.narrow(0, b.start[i], b.len[i]).copy_(e.reshape({b.len[i], -1}));
+  }
+  return b;
+}
+
+int64_t CountBlocks(const SwitchConfig& c, Stack s) { return s == Stack::kEncoder ? c.num_layers : c.num_decoder_layers; }
+
+// Everything needed to quantize one group of experts' wi (then wo) matrices in one batched call.
+struct GroupInputs {
+  std::vector<int64_t> experts;
+  std::vector<at::Tensor> z;  // calibration rows after LN_ff, fp32, per expert
+  std::vector<ExpertRecord> records;  // wi then wo, filled progressively
+};
+
+at::Tensor Hessians(const std::vector<at::Tensor>& inputs, int64_t dim) {
+  std::vector<at::Tensor> hs;
+  for (const auto& a : inputs) hs.push_back(a.size(0) > 0 ? at::mm(a.t(), a) : at::zeros({dim, dim}));
+  return at::stack(hs);
+}
+
+struct StackRun {
+  SwitchModel& model;
+  OverlayWeights& weights;
+  const Method* method;
+  const PipelineOptions& opt;
+  const PipelineCallbacks& cb;
+  CompressedModelWriter* writer;
+  PipelineResult& result;
+};
+
+// Quantizes the group's `matrix` ("wi" or "wo") with Hessians from `inputs` and installs the
+// quantized weights in the overlay. Returns the dequantized weights [G, r, c] (fp32).
+at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<int64_t>& experts,
+                         const std::string& matrix, const std::vector<at::Tensor>& inputs,
+                         std::vector<ExpertRecord>& records, std::vector<MatrixResult>& keep_results,
+                         std::vector<std::pair<int64_t, int64_t>>& shapes, std::vector<std::string>& names) {
+  QuantTarget t;
+  std::vector<at::Tensor> ws;
+  for (int64_t e : experts) {
+    const std::string name = ExpertWeightName(s, block, e, matrix);
+    ws.push_back(r.weights.Get(name).to(at::kFloat));
+    t.names.push_back(name);
+  }
+  t.weight = at::stack(ws).contiguous();
+  if (r.method->UsesHessian()) t.hessian = Hessians(inputs, t.weight.size(2)).contiguous();
+  auto t0 = Clock::now();
+  QuantOutput out = r.method->Quantize(t);
+  const double secs = Since(t0) / double(experts.size());
+  for (size_t g = 0; g < experts.size(); ++g) {
+    ExpertRecord rec;
+    rec.stack = s, rec.block = block, rec.expert = experts[g], rec.matrix = matrix;
+    rec.calibration_tokens = inputs[g].size(0);
+    if (t.hessian.defined()) rec.hessian_trace = t.hessian[g].trace().item<double>();
+    at::Tensor w = t.weight[g], q = out.weight[g];
+    rec.rel_error = (w - q).norm().item<double>() / std::max(w.norm().item<double>(), 1e-30);
+    rec.natural_sparsity = (q == 0).sum().item<double>() / double(q.numel());
+    rec.storage_bits = out.matrices[g].storage_bits;
+    rec.seconds = secs;
+    rec.stats = out.matrices[g].stats;
+    rec.note = out.matrices[g].note;
+    if (auto it = rec.stats.find("fallback"); it != rec.stats.end() && it->second != 0) ++r.result.fallbacks;
+    records.push_back(rec);
+    r.result.expert_bits += rec.storage_bits;
+    r.result.expert_params += q.numel();
+    // Fake-quantized weights replace the expert for propagation (and for the validation loss).
+    r.weights.Set(t.names[g], q.to(r.model.dtype()));
+    r.model.ReleaseWeight(t.names[g]);
+    if (r.writer) {
+      keep_results.push_back(std::move(out.matrices[g]));
+      shapes.emplace_back(q.size(0), q.size(1));
+      names.push_back(t.names[g]);
+    }
+  }
+  return out.weight;
+}
+
+void RunStack(StackRun& r, Stack s, Buffer& buf, const std::vector<at::Tensor>* enc_out) {
+  SwitchModel& model = r.model;
+  const SwitchConfig& cfg = model.config();
+  const int64_t n_blocks = CountBlocks(cfg, s), E = cfg.num_experts, n_samples = int64_t(buf.start.size());
+  const int64_t total = buf.x.size(0);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    auto t_block = Clock::now();
+    LayerRecord layer{s, b, cfg.IsSparse(s, b)};
+    Progress progress(StrCat(StackName(s), " block ", b, "/", n_blocks, layer.sparse ? " (MoE)" : ""),
+                      layer.sparse ? n_samples + E : n_samples);
+    auto sample_view = [&](int64_t i) { return buf.x.narrow(0, buf.start[i], buf.len[i]); };
+    auto self_bias = [&](int64_t i) { return model.SelfAttentionBias(s, buf.len[i], {}, 1); };
+    auto enc = [&](int64_t i) { return enc_out ? (*enc_out)[i] : at::Tensor(); };
+    if (!layer.sparse) {
+      for (int64_t i = 0; i < n_samples; ++i) {
+        at::Tensor xs = sample_view(i);
+        xs.copy_(model.Block(s, b, xs, self_bias(i), enc(i)).reshape_as(xs));
+        progress.Advance();
+      }
+    } else {
+      // Attention sublayers per sample, then top-1 routing of z = LN_ff(h) per sample (§2.6).
+      std::vector<std::vector<int64_t>> routed(E);
+      at::Tensor gate = at::empty({total}, at::kFloat);
+      for (int64_t i = 0; i < n_samples; ++i) {
+        at::Tensor xs = sample_view(i);
+        xs.copy_(model.AttentionSublayers(s, b, xs, self_bias(i), enc(i)).reshape_as(xs));
+        at::Tensor z = model.FfNorm(s, b, xs);
+        RouteResult rr = model.Route(s, b, z);
+        gate.narrow(0, buf.start[i], buf.len[i]).copy_(rr.gate.reshape({-1}));
+        at::Tensor ex = rr.expert.reshape({-1}).contiguous(), kept = rr.kept.reshape({-1}).contiguous();
+        const int64_t* pe = ex.data_ptr<int64_t>();
+        const bool* pk = kept.data_ptr<bool>();
+        for (int64_t t = 0; t < buf.len[i]; ++t) {
+          if (pk[t]) {
+            routed[pe[t]].push_back(buf.start[i] + t);
+          } else {  // over capacity: bypasses the expert, h += gate·z (§2.6)
+            at::Tensor row = xs.narrow(0, t, 1);
+            row.add_((rr.gate.reshape({-1})[t] * z.narrow(0, t, 1)).to(row.scalar_type()));
+          }
+        }
+        progress.Advance();
+      }
+      // Calibration tokens per expert are capped at floor(mul·T_cal/E), first in buffer order (§5).
+      const int64_t cap = buf.t_cal > 0 ? static_cast<int64_t>(std::floor(r.opt.token_cap_mul * double(buf.t_cal) / double(E))) : -1;
+      std::vector<MatrixResult> packed;
+      std::vector<std::pair<int64_t, int64_t>> shapes;
+      std::vector<std::string> names;
+      double compress_secs = 0;
+      for (int64_t g0 = 0; g0 < E; g0 += r.opt.group_experts) {
+        std::vector<int64_t> experts;
+        for (int64_t e = g0; e < std::min(E, g0 + r.opt.group_experts); ++e) experts.push_back(e);
+        if (r.method) {
+          auto t_c = Clock::now();
+          std::vector<at::Tensor> zin;
+          for (int64_t e : experts) {
+            std::vector<int64_t> rows = CalibrationRows(routed[e], cap, buf.t_cal, buf.keep);
+            at::Tensor idx = at::tensor(rows, at::kLong);
+            zin.push_back(model.FfNorm(s, b, buf.x.index_select(0, idx)).to(at::kFloat));
+          }
+          std::vector<ExpertRecord> recs;
+          std::vector<at::Tensor> wi_orig;
+          for (int64_t e : experts) wi_orig.push_back(r.weights.Get(ExpertWeightName(s, b, e, "wi")));
+          at::Tensor wi_q = QuantizeGroup(r, s, b, experts, "wi", zin, recs, packed, shapes, names);
+          // A = relu(Z·wiᵀ) in the working dtype, from the unquantized wi (from the quantized wi in
+          // true-sequential mode); then H_wo = AᵀA in fp32.
+          std::vector<at::Tensor> ain;
+          for (size_t g = 0; g < experts.size(); ++g) {
+            at::Tensor wi = (r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(model.dtype());
+            ain.push_back(at::relu(at::linear(zin[g].to(model.dtype()), wi)).to(at::kFloat));
+          }
+          QuantizeGroup(r, s, b, experts, "wo", ain, recs, packed, shapes, names);
+          compress_secs += Since(t_c);
+          for (auto& rec : recs) {
+            const auto& rows = routed[rec.expert];
+            rec.routed = static_cast<int64_t>(rows.size());
+            int64_t cal_routed = 0;
+            for (int64_t p : rows) cal_routed += p < buf.t_cal;
+            rec.cap_hit = cap >= 0 && cal_routed > cap;
+            if (r.cb.on_expert) r.cb.on_expert(rec);
+            if (!rec.note.empty()) std::cerr << rec.note << "\n";
+          }
+        }
+        // Propagate every routed token through the (compressed) experts: h += gate·expert(LN_ff(h)).
+        for (int64_t e : experts) {
+          const auto& rows = routed[e];
+          const int64_t chunk = std::max<int64_t>(cap > 0 ? cap : 0, 4096);
+          for (size_t off = 0; off < rows.size(); off += size_t(chunk)) {
+            size_t n = std::min(rows.size() - off, size_t(chunk));
+            at::Tensor idx = at::tensor(std::vector<int64_t>(rows.begin() + off, rows.begin() + off + n), at::kLong);
+            at::Tensor h = buf.x.index_select(0, idx);
+            at::Tensor y = model.ExpertForward(s, b, e, model.FfNorm(s, b, h));
+            at::Tensor out = (gate.index_select(0, idx).unsqueeze(1) * y).to(buf.x.scalar_type());
+            buf.x.index_copy_(0, idx, h + out);
+          }
+          progress.Advance();
+        }
+        // This pass never needs the group's experts again.
+        for (int64_t e : experts)
+          for (const char* m : {"wi", "wo"}) {
+            r.weights.Erase(ExpertWeightName(s, b, e, m));
+            model.ReleaseWeight(ExpertWeightName(s, b, e, m));
+          }
+      }
+      if (r.writer && !packed.empty()) {
+        std::vector<std::pair<std::string, const MatrixResult*>> mats;
+        for (size_t i = 0; i < packed.size(); ++i) mats.emplace_back(names[i], &packed[i]);
+        r.writer->WriteExpertBlock(StrCat(StackName(s), "-", b), mats, shapes);
+      }
+      layer.compress_seconds = compress_secs;
+    }
+    model.ReleaseBlock(s, b);
+    progress.Finish();
+    layer.seconds = Since(t_block);
+    if (r.cb.on_layer) r.cb.on_layer(layer);
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> CalibrationRows(const std::vector<int64_t>& routed, int64_t cap, int64_t t_cal,
+                                     const std::vector<uint8_t>& keep) {
+  std::vector<int64_t> rows;
+  const size_t n = cap < 0 ? routed.size() : std::min(routed.size(), size_t(cap));
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t p = routed[i];
+    if (p < t_cal && keep[size_t(p)]) rows.push_back(p);  // never a validation position
+  }
+  return rows;
+}
+
+double SampleLoss(const at::Tensor& logits, const std::vector<int32_t>& decoder_ids) {
+  const int64_t L = static_cast<int64_t>(decoder_ids.size());
+  QMOE_ASSERT(L >= 2 && logits.size(0) == L, "SampleLoss: ", L, " ids for ", logits.size(0), " positions");
+  std::vector<int64_t> targets(decoder_ids.begin() + 1, decoder_ids.end());
+  at::Tensor logp = at::log_softmax(logits.narrow(0, 0, L - 1).to(at::kFloat), -1);
+  at::Tensor t = at::tensor(targets, at::kLong).unsqueeze(1);
+  return -logp.gather(1, t).mean().item<double>();
+}
+
+PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Method* method,
+                           const std::string& method_key, const ParamMap& method_params, int method_version,
+                           const std::vector<data::Sample>& calibration,
+                           const std::vector<data::SampleSet>& validation, const PipelineOptions& opt,
+                           const PipelineCallbacks& cb) {
+  auto t0 = Clock::now();
+  PipelineResult result;
+  QMOE_CHECK(opt.group_experts >= 1, "compress: group_experts must be >= 1, got ", opt.group_experts);
+  // Calibration samples first, then validation samples, in one buffer per stack (§5).
+  std::vector<const data::Sample*> samples;
+  for (const auto& s : calibration) samples.push_back(&s);
+  std::vector<std::pair<std::string, size_t>> domain_of;  // validation set name per sample index
+  for (const auto& set : validation)
+    for (const auto& s : set.samples) {
+      samples.push_back(&s);
+      domain_of.emplace_back(set.name, samples.size() - 1);
+    }
+  QMOE_CHECK(!validation.empty() && samples.size() > calibration.size(), "compress: no validation samples");
+
+  std::unique_ptr<CompressedModelWriter> writer;
+  if (!opt.save_dir.empty()) {
+    QMOE_CHECK(method, "compress: save needs a method (there is nothing to compress)");
+    // The compressed directory keeps the source's HF config.json byte for byte.
+    const std::string src = model.config().path + "/config.json";
+    std::ifstream f(src);
+    QMOE_CHECK(f, "compress: cannot read '", src, "' (model.path must name the source HF directory)");
+    std::string config_text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    writer = std::make_unique<CompressedModelWriter>(opt.save_dir, method_key, method_params, method_version,
+                                                     config_text);
+  }
+  StackRun run{model, weights, method, opt, cb, writer.get(), result};
+
+  // Encoder stack, then the final norm per sample: enc_out feeds every decoder block.
+  Buffer enc = EmbedStack(model, samples, calibration.size(), /*decoder=*/false);
+  result.calibration_tokens = enc.t_cal;
+  result.validation_tokens = enc.x.size(0) - enc.t_cal;
+  RunStack(run, Stack::kEncoder, enc, nullptr);
+  std::vector<at::Tensor> enc_out;
+  for (size_t i = 0; i < samples.size(); ++i)
+    enc_out.push_back(model.FinalNorm(Stack::kEncoder, enc.x.narrow(0, enc.start[i], enc.len[i])));
+  enc.x = at::Tensor();
+
+  // Decoder stack on the compressed encoder's outputs (§5 step 5).
+  Buffer dec = EmbedStack(model, samples, calibration.size(), /*decoder=*/true);
+  RunStack(run, Stack::kDecoder, dec, &enc_out);
+
+  // Validation loss on validation samples only (§11), per domain and over all of them.
+  std::map<std::string, std::pair<double, int64_t>> acc;  // name -> (Σ loss·L, Σ L)
+  for (const auto& [name, i] : domain_of) {
+    at::Tensor h = model.FinalNorm(Stack::kDecoder, dec.x.narrow(0, dec.start[i], dec.len[i]));
+    double loss = SampleLoss(model.LmHead(h), samples[i]->decoder);
+    const int64_t L = dec.len[i];
+    for (const std::string& key : {name, std::string("all")}) {
+      acc[key].first += loss * double(L);
+      acc[key].second += L;
+      result.loss[key].samples += 1;
+      result.loss[key].targets += L - 1;
+    }
+  }
+  for (auto& [name, a] : acc) result.loss[name].loss_nats = a.first / double(a.second);
+  model.ReleaseAll();
+
+  if (writer) {
+    std::vector<std::pair<std::string, at::Tensor>> dense;
+    for (const auto& t : SwitchTensorShapes(model.config()))
+      if (!t.is_expert) dense.emplace_back(t.name, weights.Get(t.name));
+    writer->Finish(dense);
+  }
+  result.seconds = Since(t0);
+  return result;
+}
+
+}  // namespace qmoe
