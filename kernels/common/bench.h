@@ -7,6 +7,7 @@
 // - SetRateCounters(): effective GB/s and weights/s.
 #pragma once
 #include <benchmark/benchmark.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace qmoe::kernels::bench {
 
@@ -65,24 +67,32 @@ class BaselineTimes {
   std::map<std::string, double> times_;
 };
 
-// Median seconds per call of fn over `reps` calls (after one warm-up call).
+// CPU seconds of the calling thread. Ratios use CPU time, like Google Benchmark's CPU column:
+// on a shared machine wall time also counts the time other processes hold the core.
+inline double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Median thread-CPU seconds per call of fn over `reps` calls (after one warm-up call).
 inline double MedianSeconds(const std::function<void()>& fn, int reps = 15) {
   fn();
   std::vector<double> t(reps);
   for (auto& s : t) {
-    const auto a = std::chrono::steady_clock::now();
+    const double a = ThreadCpuSeconds();
     fn();
-    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    s = ThreadCpuSeconds() - a;
   }
   std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
   return t[reps / 2];
 }
 
-// Wall seconds per iteration of a finished benchmark loop started at `start`.
-inline double SecondsPerIter(const benchmark::State& state,
-                             std::chrono::steady_clock::time_point start) {
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return s / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+// Thread-CPU seconds per iteration of a finished benchmark loop started at `start_cpu`
+// (a ThreadCpuSeconds() value).
+inline double SecondsPerIter(const benchmark::State& state, double start_cpu) {
+  return (ThreadCpuSeconds() - start_cpu) /
+         double(std::max<benchmark::IterationCount>(state.iterations(), 1));
 }
 
 // bytes/s ("GB/s" column, bytes moved from memory per iteration) and weights/s.

@@ -20,9 +20,15 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
-  ~DeviceBuffer() {
-    if (p_) cudaFree(p_);  // no throw from a destructor
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      Free();
+      p_ = o.p_, n_ = o.n_;
+      o.p_ = nullptr, o.n_ = 0;
+    }
+    return *this;
   }
+  ~DeviceBuffer() { Free(); }
   std::vector<T> Download() const {
     std::vector<T> h(n_);
     if (n_) CUDA_CHECK(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
@@ -33,6 +39,10 @@ class DeviceBuffer {
   size_t size() const { return n_; }
 
  private:
+  void Free() {
+    if (p_) cudaFree(p_);  // no throw from a destructor
+    p_ = nullptr;
+  }
   T* p_ = nullptr;
   size_t n_ = 0;
 };

@@ -28,9 +28,12 @@ void MatvecImpl(const Sub1Matrix& m, const uint32_t* dec, const X* x, int64_t k,
   sub1::CheckCall(m, dec, x, k, y, where);
   Checked(isa, where);
   // Scratch is per thread so concurrent calls on different threads are safe.
-  thread_local std::vector<float> xpad, yf;
+  // Rows of 16-float multiples, 64-byte aligned (the batch kernels use aligned loads).
+  thread_local std::vector<float> xbuf, yf;
   const int64_t stride = (m.cols + kXPad + 15) / 16 * 16;
-  xpad.assign(size_t(stride * k), 0.0f);
+  xbuf.assign(size_t(stride * k + 16), 0.0f);
+  float* xpad = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(xbuf.data()) + 63) &
+                                         ~uintptr_t{63});
   for (int64_t j = 0; j < k; ++j)
     for (int64_t c = 0; c < m.cols; ++c) xpad[j * stride + c] = ToFloat(x[j * m.cols + c]);
   float* yout;
@@ -41,9 +44,9 @@ void MatvecImpl(const Sub1Matrix& m, const uint32_t* dec, const X* x, int64_t k,
     yout = yf.data();
   }
   switch (isa) {
-    case CpuIsa::kAvx512: sub1::MatvecAvx512(m, dec, xpad.data(), stride, k, yout); break;
-    case CpuIsa::kAvx2: sub1::MatvecAvx2(m, dec, xpad.data(), stride, k, yout); break;
-    case CpuIsa::kScalar: sub1::MatvecScalar(m, dec, xpad.data(), stride, k, yout); break;
+    case CpuIsa::kAvx512: sub1::MatvecAvx512(m, dec, xpad, stride, k, yout); break;
+    case CpuIsa::kAvx2: sub1::MatvecAvx2(m, dec, xpad, stride, k, yout); break;
+    case CpuIsa::kScalar: sub1::MatvecScalar(m, dec, xpad, stride, k, yout); break;
   }
   if constexpr (!std::is_same_v<Y, float>)
     for (int64_t i = 0; i < k * m.rows; ++i) y[i] = FloatToBf16(yout[i]);

@@ -6,14 +6,19 @@
 // 28-bit mask m1 (slots with symbol 1 = the row min) and the high bits into m2 (symbol 2 = max);
 // a validated table has no symbol 3, so the masks are disjoint.
 //
-// One token (AVX-512): y = min * sum(x[m1 slots]) + max * sum(x[m2 slots]), i.e. four masked
-// adds of the 32-lane x window per codeword and no multiply at all. Two codewords are interleaved
-// with separate accumulators to hide the add latency.
-// Batches: the codeword is dequantised once into a 32-lane weight window (masked moves of min and
-// max), then FMA'd with each token's x window; tokens are processed in blocks that fit in
-// registers (8 for AVX-512, 2 for AVX2).
+// AVX-512, chosen by batch size k (measured, see MatvecAvx512):
+// - k = 1: y = min * sum(x[m1 slots]) + max * sum(x[m2 slots]): four masked adds of the 32-lane
+//   x window per codeword and no multiply. Two codewords interleave with separate accumulators.
+// - k = 2: the codeword is dequantised once into a 32-lane weight window (masked moves of min
+//   and max) and FMA'd with each token's x window.
+// - k >= 3: 16 rows at a time are decoded into an L2-resident buffer (full-window stores), then
+//   multiplied with the tokens panel by panel so each x panel is reused from L1 by all 16 rows.
+// AVX2: the dequantised-window form for every k, tokens in blocks of 2 (16 ymm registers).
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "kernels/sub1_matvec/sub1_decode.h"
 #include "kernels/sub1_matvec/sub1_internal.h"
@@ -113,13 +118,93 @@ QMOE_AVX512 void MatvecBlockAvx512(const Sub1Matrix& m, const uint32_t* dec, con
   }
 }
 
-template <int KB>
-QMOE_AVX512 void BlockAvx512(const Sub1Matrix& m, const uint32_t* dec, const float* x,
-                             int64_t xstride, int64_t kb, float* y) {
-  if constexpr (KB > 1) {
-    if (kb < KB) return BlockAvx512<KB - 1>(m, dec, x, xstride, kb, y);
+// Decode row r into row[0, w16) (w16 = w rounded up to 16; zeros past w). Full 32-lane windows
+// are stored left to right: a later window only overwrites columns its codeword owns or zeros
+// past the previous ones, so every column ends with its owner's value. row needs w16 + 32 floats.
+QMOE_AVX512 void DecodeRowWindowsAvx512(const Sub1Matrix& m, const uint32_t* dec, int64_t r,
+                                        float* row) {
+  const __m512 vmin = _mm512_set1_ps(MinOf(m, r)), vmax = _mm512_set1_ps(MaxOf(m, r));
+  const uint16_t* code = m.codes + m.row_off[r];
+  const int64_t nc = m.row_off[r + 1] - m.row_off[r];
+  float* p = row;
+  for (int64_t i = 0; i < nc; ++i) {
+    const uint64_t v = Entry(dec, code[i]);
+    const uint32_t p1 = uint32_t(_pext_u64(v, kSymLo)), p2 = uint32_t(_pext_u64(v, kSymHi));
+    _mm512_storeu_ps(p, _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1), vmin),
+                                           __mmask16(p2), vmax));
+    _mm512_storeu_ps(p + 16, _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1 >> 16), vmin),
+                                                __mmask16(p2 >> 16), vmax));
+    p += 2 * (v & 15);
   }
-  MatvecBlockAvx512<KB>(m, dec, x, xstride, y);
+  const int64_t w16 = (m.cols + 15) & ~int64_t{15};
+  if (w16 > m.cols)  // columns past w may hold stale windows of earlier rows
+    _mm512_mask_storeu_ps(row + m.cols, __mmask16((1u << (w16 - m.cols)) - 1), _mm512_setzero_ps());
+}
+
+// acc[j][0..1] += row[c0, c1) . x[j][c0, c1) for KB tokens: two 16-lane accumulators per token
+// kept in memory between column panels. row and x rows 64-byte aligned; c0, c1 multiples of 16.
+template <int KB>
+QMOE_AVX512 void DotPanelAvx512(const float* row, int64_t c0, int64_t c1, const float* x,
+                                int64_t xstride, float* acc) {
+  __m512 a[KB], b[KB];
+  for (int j = 0; j < KB; ++j) a[j] = _mm512_load_ps(acc + 32 * j), b[j] = _mm512_load_ps(acc + 32 * j + 16);
+  int64_t c = c0;
+  for (; c + 32 <= c1; c += 32) {
+    const __m512 w0 = _mm512_load_ps(row + c), w1 = _mm512_load_ps(row + c + 16);
+    for (int j = 0; j < KB; ++j) {
+      a[j] = _mm512_fmadd_ps(w0, _mm512_load_ps(x + j * xstride + c), a[j]);
+      b[j] = _mm512_fmadd_ps(w1, _mm512_load_ps(x + j * xstride + c + 16), b[j]);
+    }
+  }
+  if (c < c1) {
+    const __m512 w0 = _mm512_load_ps(row + c);
+    for (int j = 0; j < KB; ++j) a[j] = _mm512_fmadd_ps(w0, _mm512_load_ps(x + j * xstride + c), a[j]);
+  }
+  for (int j = 0; j < KB; ++j) _mm512_store_ps(acc + 32 * j, a[j]), _mm512_store_ps(acc + 32 * j + 16, b[j]);
+}
+
+using PanelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, float*);
+constexpr int kDotBlock = 8;  // 16 accumulators + 2 weight vectors fit in 32 zmm registers
+const PanelFn kPanel[kDotBlock + 1] = {nullptr,
+                                       DotPanelAvx512<1>, DotPanelAvx512<2>, DotPanelAvx512<3>,
+                                       DotPanelAvx512<4>, DotPanelAvx512<5>, DotPanelAvx512<6>,
+                                       DotPanelAvx512<7>, DotPanelAvx512<8>};
+
+// Batch form. Rows are decoded once each, kRowBlock at a time, into L2-resident buffers; then the
+// block is multiplied panel by panel so that the k x-slices of a column panel stay in L1 while
+// every row of the block uses them (x is re-read from L2 once per block, not once per row).
+QMOE_AVX512 void MatvecRowsAvx512(const Sub1Matrix& m, const uint32_t* dec, const float* x,
+                                  int64_t xstride, int64_t k, float* y) {
+  constexpr int64_t kRowBlock = 16;
+  const int64_t w16 = (m.cols + 15) & ~int64_t{15};
+  const int64_t rstride = w16 + 32;  // window stores reach 32 floats past the row
+  // Column panel: k x-slices of ~24 KiB together (half of a 48 KiB L1), multiple of 32 floats.
+  const int64_t panel = std::max<int64_t>(128, (int64_t{24} * 1024 / (4 * k)) & ~int64_t{31});
+  // Scratch (64-byte aligned): the decoded rows, then per (row, token) two 16-lane accumulators.
+  thread_local std::vector<float> buf;
+  const int64_t nacc = kRowBlock * k * 32;
+  buf.resize(size_t(kRowBlock * rstride + nacc + 16));
+  float* rows = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) &
+                                         ~uintptr_t{63});
+  float* acc = rows + kRowBlock * rstride;
+  for (int64_t r0 = 0; r0 < m.rows; r0 += kRowBlock) {
+    const int64_t nr = std::min(kRowBlock, m.rows - r0);
+    for (int64_t i = 0; i < nr; ++i) DecodeRowWindowsAvx512(m, dec, r0 + i, rows + i * rstride);
+    std::fill(acc, acc + nacc, 0.0f);
+    for (int64_t c0 = 0; c0 < w16; c0 += panel) {
+      const int64_t c1 = std::min(w16, c0 + panel);
+      for (int64_t i = 0; i < nr; ++i)
+        for (int64_t j0 = 0; j0 < k; j0 += kDotBlock) {
+          const int64_t kb = std::min<int64_t>(kDotBlock, k - j0);
+          kPanel[kb](rows + i * rstride, c0, c1, x + j0 * xstride, xstride,
+                     acc + (i * k + j0) * 32);
+        }
+    }
+    for (int64_t i = 0; i < nr; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_load_ps(acc + (i * k + j) * 32), _mm512_load_ps(acc + (i * k + j) * 32 + 16)));
+  }
 }
 
 // ---------------------------------------------------------------- AVX2
@@ -170,12 +255,11 @@ QMOE_AVX2 void MatvecBlockAvx2(const Sub1Matrix& m, const uint32_t* dec, const f
 
 QMOE_AVX512 void MatvecAvx512(const Sub1Matrix& m, const uint32_t* dec, const float* xpad,
                               int64_t xstride, int64_t k, float* y) {
+  // Measured at 2080x6144 (sub1_matvec_bench): masked adds win at k = 1, the dequantised-window
+  // FMA form at k = 2, decoding rows once and reusing them from L2 at k >= 4.
   if (k == 1) return Matvec1Avx512(m, dec, xpad, y);
-  constexpr int kBlock = 8;  // 16 accumulators + 2 weight windows fit in 32 zmm registers
-  for (int64_t j0 = 0; j0 < k; j0 += kBlock) {
-    const int64_t kb = k - j0 < kBlock ? k - j0 : kBlock;
-    BlockAvx512<kBlock>(m, dec, xpad + j0 * xstride, xstride, kb, y + j0 * m.rows);
-  }
+  if (k == 2) return MatvecBlockAvx512<2>(m, dec, xpad, xstride, y);
+  MatvecRowsAvx512(m, dec, xpad, xstride, k, y);
 }
 
 QMOE_AVX2 void MatvecAvx2(const Sub1Matrix& m, const uint32_t* dec, const float* xpad,

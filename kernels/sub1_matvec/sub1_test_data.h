@@ -1,7 +1,6 @@
-// Test/benchmark-only data for the sub1 kernels: the decode table (the real one from
-// methods/dict when that library is built, else a local best-first generation per §8.3-8.4) and
-// a greedy longest-match encoder of ternary symbol rows that works from any valid table.
-// Not part of any production path.
+// Test/benchmark-only data for the sub1 kernels: random ternary matrices encoded with the real
+// dictionary and encoder from methods/dict (qmoe_dict). The kernels themselves never depend on
+// methods/dict: they take the decode table as a raw pointer.
 #pragma once
 #include <cstdint>
 #include <random>
@@ -12,10 +11,8 @@
 
 namespace qmoe::kernels::sub1_test {
 
-// uint32[2*65536]; qmoe::dict::DecodeTable() when QMOE_HAVE_DICT, else generated here.
+// uint32[2*65536]: qmoe::dict::DecodeTable().
 const std::vector<uint32_t>& DecodeTable();
-// True when DecodeTable() is the methods/dict table.
-bool UsingDictTable();
 
 // An owning compressed matrix plus the symbols it encodes.
 struct TestMatrix {
@@ -35,10 +32,12 @@ struct TestMatrix {
 // max in [0.25, 2] (bf16). Every 7th row is all-zero and every 5th row has min == max, so
 // the adversarial cases appear at every shape with >= 7 rows. Every other row gets at least one
 // non-zero weight.
-TestMatrix RandomTernary(int64_t rows, int64_t cols, double p0, uint64_t seed);
+// adversarial = false gives plain i.i.d. rows (benchmarks).
+TestMatrix RandomTernary(int64_t rows, int64_t cols, double p0, uint64_t seed,
+                         bool adversarial = true);
 
-// Greedy longest-match encoding of m.symbols with `dec` (fills codes and row_off).
-void Encode(TestMatrix& m, const std::vector<uint32_t>& dec);
+// Encodes m.symbols with qmoe::dict::Encode (fills codes and row_off).
+void Encode(TestMatrix& m);
 
 // Random bf16 vector with values in [-1, 1].
 std::vector<Bf16> RandomBf16(int64_t n, uint64_t seed);
