@@ -43,6 +43,14 @@ const Encoded& Get(const Shape& s) {
 
 std::string Name(const Shape& s) { return std::to_string(s.rows) + "x" + std::to_string(s.cols); }
 
+// "dict_decode/768x3072/real_time" -> "dict_decode/768x3072".
+std::string Strip(std::string name) {
+  const std::string suffix = "/real_time";
+  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    name.resize(name.size() - suffix.size());
+  return name;
+}
+
 // Captures real time per iteration by benchmark name, for the ratio table.
 class Capture : public benchmark::ConsoleReporter {
  public:
@@ -50,7 +58,7 @@ class Capture : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs)
       if (r.run_type == Run::RT_Iteration && r.error_occurred == false)
-        seconds[r.benchmark_name()] = r.GetAdjustedRealTime() * benchmark::GetTimeUnitMultiplier(r.time_unit);
+        seconds[Strip(r.benchmark_name())] = r.GetAdjustedRealTime() * benchmark::GetTimeUnitMultiplier(r.time_unit);
     ConsoleReporter::ReportRuns(runs);
   }
 };
