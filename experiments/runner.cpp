@@ -67,6 +67,7 @@ ConfigSchema BuildSchema(const ComposedConfig& cfg) {
   ConfigSchema schema;
   schema[""] = RootSchema();
   schema["results"] = ResultsSchema();
+  if (cfg.root["sweep"]) schema["sweep"] = SweepSchema();
   for (const auto& [section, specs] : ModelSectionSchemas(cfg)) schema[section] = specs;
 
   std::string type = Scalar(cfg.root, "experiment", "type");
@@ -100,6 +101,7 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   // The key covers only what determines the result: drop output locations and unused sections.
   YAML::Node keyed = YAML::Clone(root);
   keyed.remove("results");
+  keyed.remove("sweep");  // how a sweep was declared does not change a point's result
   std::string version = StrCat("qmoe ", QMOE_VERSION, "; experiment ", p.experiment, " v", ex.version);
   if (ex.uses_method && root["method"]) {
     p.method = Scalar(root, "method", "name");

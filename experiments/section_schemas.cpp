@@ -24,6 +24,14 @@ struct ResultsParams {
   }
 };
 
+struct SweepParams {
+  std::string grids = "";
+  template <class V>
+  void Visit(V&& v) {
+    v(grids, "grids", "list of override strings; `qmoe sweep` runs the union of their grids");
+  }
+};
+
 // Until a section's owner declares its keys, accept the keys its config files define.
 std::vector<ParamSpec> FromNode(const YAML::Node& n) {
   std::vector<ParamSpec> specs;
@@ -36,6 +44,7 @@ std::vector<ParamSpec> FromNode(const YAML::Node& n) {
 
 std::vector<ParamSpec> RootSchema() { return SpecsOf<RootParams>(); }
 std::vector<ParamSpec> ResultsSchema() { return SpecsOf<ResultsParams>(); }
+std::vector<ParamSpec> SweepSchema() { return SpecsOf<SweepParams>(); }
 
 std::map<std::string, std::vector<ParamSpec>> ModelSectionSchemas(const ComposedConfig& cfg) {
   std::map<std::string, std::vector<ParamSpec>> out;

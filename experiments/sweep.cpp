@@ -174,8 +174,28 @@ void MarkCrashed(const PointPlan& plan, const std::string& why) {
 
 }  // namespace
 
-int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
+std::vector<std::vector<std::string>> SweepPoints(const std::vector<std::string>& args, const std::string& config_dir) {
   auto points = ExpandSweep(args);
+  // A config may declare its own grids (the paper's tables, configs/experiment/table*.yaml):
+  //   sweep: {grids: ["method=bf16", "method=gptq experiment.calibration_mul=0.5,1,2"]}
+  // The sweep is then the union of the grids, each appended to the command line's overrides.
+  ComposedConfig first = ComposeConfig(config_dir, points.front());
+  YAML::Node grids = first.root["sweep"] ? first.root["sweep"]["grids"] : YAML::Node();
+  if (!grids) return points;
+  QMOE_CHECK(grids.IsSequence(), first.origin.count("sweep.grids") ? first.origin.at("sweep.grids") : "config",
+             ": sweep.grids must be a list of override strings");
+  std::vector<std::vector<std::string>> out;
+  for (const auto& g : grids) {
+    std::vector<std::string> grid_args = args;
+    for (const auto& tok : Split(g.as<std::string>(), ' '))
+      if (!Trim(tok).empty()) grid_args.push_back(Trim(tok));
+    for (auto& p : ExpandSweep(grid_args)) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
+  auto points = SweepPoints(args, opt.config_dir);
   // Plan every point first, so a bad override stops the sweep before anything runs.
   std::vector<PointPlan> plans;
   std::map<std::string, size_t> seen;

@@ -12,6 +12,10 @@ namespace qmoe {
 // through unchanged. Quoted values and [lists] / {maps} are not split.
 std::vector<std::vector<std::string>> ExpandSweep(const std::vector<std::string>& args);
 
+// The points of a sweep: ExpandSweep(args), or, when the composed config declares
+// `sweep.grids`, the union of each grid's expansion appended to `args`.
+std::vector<std::vector<std::string>> SweepPoints(const std::vector<std::string>& args, const std::string& config_dir);
+
 struct SweepOptions {
   int jobs = 1;              // points run at once; >1 runs each point in a worker process
   bool dry_run = false;      // print the points and their status, run nothing

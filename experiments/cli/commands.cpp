@@ -2,12 +2,14 @@
 
 #include <iostream>
 
+#include "experiments/cli/report.h"
 #include "experiments/experiment.h"
 #include "experiments/runner.h"
 #include "experiments/sweep.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/results_cli.h"
+#include "methods/dict/codec_cli.h"
 #include "methods/method.h"
 
 namespace qmoe {
@@ -114,20 +116,31 @@ int CmdExperiments(const std::vector<std::string>& args) {
   return 0;
 }
 
-int CmdResults(const std::vector<std::string>& args) {
-  std::vector<std::string> rest;
-  std::string db, config_dir = DefaultConfigDir();
+// Splits off --db PATH; without it the database is results.db of the default config.
+std::string TakeDbPath(const std::vector<std::string>& args, std::vector<std::string>* rest) {
+  std::string db;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--db" && i + 1 < args.size()) db = args[++i];
     else if (args[i].rfind("--db=", 0) == 0) db = args[i].substr(5);
-    else rest.push_back(args[i]);
+    else rest->push_back(args[i]);
   }
-  if (db.empty()) {
-    ComposedConfig cfg = ComposeConfig(config_dir, {});
-    db = cfg.root["results"]["db"].as<std::string>();
-  }
+  if (db.empty()) db = ComposeConfig(DefaultConfigDir(), {}).root["results"]["db"].as<std::string>();
+  return db;
+}
+
+int CmdResults(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  std::string db = TakeDbPath(args, &rest);
   return RunResultsCommand(rest, db, std::cout);
 }
+
+int CmdReport(const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  std::string db = TakeDbPath(args, &rest);
+  return RunReportCommand(rest, db, std::cout);
+}
+
+int CmdCodec(const std::vector<std::string>& args) { return dict::RunCodecCommand(args, std::cout); }
 
 }  // namespace
 
@@ -135,7 +148,7 @@ const std::map<std::string, Command>& Commands() {
   static const std::map<std::string, Command> table = {
       {"run", CmdRun},           {"sweep", CmdSweep},   {"config", CmdConfig},
       {"methods", CmdMethods},   {"experiments", CmdExperiments},
-      {"results", CmdResults},   {"_point", CmdPoint},
+      {"results", CmdResults},   {"codec", CmdCodec},       {"report", CmdReport},       {"_point", CmdPoint},
   };
   return table;
 }

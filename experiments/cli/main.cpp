@@ -22,6 +22,7 @@ commands:
   methods                      list registered methods and their parameters
   experiments                  list experiment types and their parameters
   results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
+  report table1|2|3|4          the paper's tables from the database (after qmoe sweep experiment=tableN)
   codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C
 
 options for run/sweep/config:
