@@ -183,14 +183,16 @@ void Decode(const RansMatrix& m, float* out) {
     const int64_t end = m.chunk_off[ch + 1];
     uint32_t x[kStreams];
     InitStates(w + m.chunk_off[ch], x, what, ch);
+    // Branchless renormalization: the read index is clamped into the chunk (which holds >= 8
+    // words), and a read past the end is detected once, after the chunk.
     auto step = [&](uint32_t& xi, uint8_t* dst) {
       const uint32_t e = lut[xi & (kScale - 1)];
       *dst = uint8_t(e & 15u);
       xi = ((e >> 4) & 0x1fffu) * (xi >> kScaleBits) + (xi & (kScale - 1)) - (e >> 17);
-      if (xi < kLow) {
-        QMOE_CHECK(pos < end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
-        xi = (xi << 16) | w[pos++];
-      }
+      const bool need = xi < kLow;
+      const uint32_t word = w[pos < end ? pos : end - 1];
+      xi = need ? (xi << 16) | word : xi;
+      pos += need;
     };
     int64_t i = 0;
     for (; i + kStreams <= n; i += kStreams) {  // the 4 states are independent chains
@@ -200,6 +202,7 @@ void Decode(const RansMatrix& m, float* out) {
       step(x[3], &pairs[i + 3]);
     }
     for (; i < n; ++i) step(x[i % kStreams], &pairs[i]);
+    QMOE_CHECK(pos <= end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
     CheckChunkEnd(x, pos, end, what, ch);
     for (int64_t r = r0; r < r1; ++r)
       ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
