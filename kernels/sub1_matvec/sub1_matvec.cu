@@ -21,6 +21,10 @@ constexpr int kWarps = 8;
 constexpr int kXPad = 32;  // zero pad after x in shared memory: windows read up to col+27
 constexpr unsigned kFull = 0xffffffffu;
 
+// Floats per token row of x in shared memory: cols + pad, rounded to 4 so the uint2 staging tiles
+// placed after the K rows stay 8-byte aligned for every cols and K.
+__host__ __device__ __forceinline__ int XsStride(int cols) { return (cols + kXPad + 3) & ~3; }
+
 __device__ __forceinline__ void StoreY(float v, float* y) { *y = v; }
 __device__ __forceinline__ void StoreY(float v, uint16_t* y) {
   // fp32 -> bf16, round to nearest even (NaN kept quiet).
@@ -35,7 +39,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                      const int32_t* __restrict__ row_off, const uint16_t* __restrict__ minmax,
                      const uint2* __restrict__ dec, const uint16_t* __restrict__ x, Y* y) {
   extern __shared__ float smem[];
-  const int xs_stride = cols + kXPad;
+  const int xs_stride = XsStride(cols);
   float* xs = smem;  // [K][xs_stride] when kSharedX
   uint2* tile_all = reinterpret_cast<uint2*>(smem + (kSharedX ? K * xs_stride : 0));
   int* tcol_all = reinterpret_cast<int*>(tile_all + kWarps * 32);
@@ -118,8 +122,14 @@ template <int K, bool kSharedX, class Y>
 void LaunchK(const Sub1Matrix& m, const uint32_t* dec, const Bf16* x, Y* y, size_t smem,
              cudaStream_t stream) {
   auto kernel = Sub1MatvecKernel<K, kSharedX, Y>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   static const DeviceInfo info = GetDeviceInfo();
+  // Once per instantiation: allow up to the device's opt-in maximum (the launch passes the size).
+  static const bool attr_set = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    info.smem_optin));
+    return true;
+  }();
+  (void)attr_set;
   int per_sm = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem));
   per_sm = std::max(per_sm, 1);
@@ -135,7 +145,7 @@ template <int K, class Y>
 void Launch(const Sub1Matrix& m, const uint32_t* dec, const Bf16* x, Y* y, cudaStream_t stream) {
   static const DeviceInfo info = GetDeviceInfo();
   const size_t tiles = size_t(kWarps) * 32 * (sizeof(uint2) + sizeof(int));
-  const size_t xbytes = size_t(K) * size_t(m.cols + kXPad) * sizeof(float);
+  const size_t xbytes = size_t(K) * size_t(XsStride(int(m.cols))) * sizeof(float);
   if (tiles + xbytes <= size_t(info.smem_optin)) LaunchK<K, true>(m, dec, x, y, tiles + xbytes, stream);
   else LaunchK<K, false>(m, dec, x, y, tiles, stream);
 }
