@@ -25,5 +25,7 @@ void MatvecAvx512(const Sub1Matrix& m, const uint32_t* dec, const float* xpad, i
 // which is exact because every decoded value is 0 or a bf16 level.
 void DecompressRowScalar(const Sub1Matrix& m, const uint32_t* dec, int64_t r, float* row);
 void DecompressRowAvx512(const Sub1Matrix& m, const uint32_t* dec, int64_t r, float* row);
+// out[i] = top 16 bits of in[i]: exact for values that are bf16 already (decoded weights).
+void TruncateToBf16Avx512(const float* in, int64_t n, Bf16* out);
 
 }  // namespace qmoe::kernels::sub1

@@ -67,8 +67,10 @@ void DecompressImpl(const Sub1Matrix& m, const uint32_t* dec, Out* out, CpuIsa i
     else dst = row.data();
     if (isa == CpuIsa::kAvx512) sub1::DecompressRowAvx512(m, dec, r, dst);
     else sub1::DecompressRowScalar(m, dec, r, dst);
-    if constexpr (!std::is_same_v<Out, float>)
-      for (int64_t c = 0; c < m.cols; ++c) out[r * m.cols + c] = FloatToBf16(dst[c]);  // exact
+    if constexpr (!std::is_same_v<Out, float>) {  // exact: decoded values are bf16 levels or 0
+      if (isa == CpuIsa::kAvx512) sub1::TruncateToBf16Avx512(dst, m.cols, out + r * m.cols);
+      else for (int64_t c = 0; c < m.cols; ++c) out[r * m.cols + c] = FloatToBf16(dst[c]);
+    }
   }
 }
 

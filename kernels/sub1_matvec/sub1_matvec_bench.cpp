@@ -180,6 +180,38 @@ void BM_Sub1(benchmark::State& state, Shape s) {
   state.SetLabel(CpuIsaName(BestCpuIsa()));
 }
 
+void BM_Sub1K16(benchmark::State& state, Shape s) {
+  constexpr int64_t k = 16;
+  ShapeData& d = DataFor(s.h, s.w);
+  const uint32_t* dec = sub1_test::DecodeTable().data();
+  const auto x = sub1_test::RandomBf16(k * s.w, 7);
+  std::vector<Bf16> y(size_t(k * s.h));
+  const int n = int(d.views.size());
+  int i = 0;
+  for (auto _ : state) {
+    Sub1MatvecBatch(d.views[i], dec, x.data(), k, y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % n;
+  }
+  bench::SetRateCounters(state, double(d.sub1_bytes), double(s.h * s.w));
+}
+
+// Sub1Decompress to dense bf16 (the fixed cost of the decompress-then-GEMM route for large
+// batches): compare with sub1 k=16 to place the batch threshold.
+void BM_Sub1Decompress(benchmark::State& state, Shape s) {
+  ShapeData& d = DataFor(s.h, s.w);
+  const uint32_t* dec = sub1_test::DecodeTable().data();
+  std::vector<Bf16> out(size_t(s.h * s.w));
+  const int n = int(d.views.size());
+  int i = 0;
+  for (auto _ : state) {
+    Sub1Decompress(d.views[i], dec, out.data());
+    benchmark::DoNotOptimize(out.data());
+    i = (i + 1) % n;
+  }
+  bench::SetRateCounters(state, double(d.sub1_bytes), double(s.h * s.w));
+}
+
 #if QMOE_HAVE_CUDA
 // GPU: sub1 vs cuBLAS bf16. Each iteration launches on `kLaunches` successive copies and
 // synchronises once; manual time is per launch.
@@ -262,6 +294,11 @@ void RegisterAll() {
         ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("sub1/" + shape).c_str(), BM_Sub1, s)
         ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
+    // k = 16: time only (the dense baselines stop at k = 8).
+    benchmark::RegisterBenchmark(("sub1_k16/" + shape).c_str(), BM_Sub1K16, s)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("sub1_decompress_bf16/" + shape).c_str(), BM_Sub1Decompress, s)
+        ->Unit(benchmark::kMicrosecond);
 #if QMOE_HAVE_CUDA
     if (CudaDeviceCount() > 0) {
       benchmark::RegisterBenchmark(("cuda_cublas_bf16/" + shape).c_str(), BM_CublasBf16, s)

@@ -293,6 +293,15 @@ QMOE_AVX512 void DecompressRowAvx512(const Sub1Matrix& m, const uint32_t* dec, i
   }
 }
 
+QMOE_AVX512 void TruncateToBf16Avx512(const float* in, int64_t n, Bf16* out) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i v = _mm512_srli_epi32(_mm512_castps_si512(_mm512_loadu_ps(in + i)), 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(v));
+  }
+  for (; i < n; ++i) out[i] = Bf16{uint16_t(__builtin_bit_cast(uint32_t, in[i]) >> 16)};
+}
+
 }  // namespace qmoe::kernels::sub1
 
 #else  // not x86-64: the dispatcher never selects these (CpuSupports is false).
@@ -306,6 +315,9 @@ void MatvecAvx2(const Sub1Matrix&, const uint32_t*, const float*, int64_t, int64
   QMOE_ASSERT(false, "AVX2 kernel on a non-x86 build");
 }
 void DecompressRowAvx512(const Sub1Matrix&, const uint32_t*, int64_t, float*) {
+  QMOE_ASSERT(false, "AVX-512 kernel on a non-x86 build");
+}
+void TruncateToBf16Avx512(const float*, int64_t, Bf16*) {
   QMOE_ASSERT(false, "AVX-512 kernel on a non-x86 build");
 }
 }  // namespace qmoe::kernels::sub1
