@@ -61,8 +61,8 @@ QMOE_HD float Bf16BitsToFloat(uint16_t bits) {
 #endif
 }
 
-// Bit t (0..27) set where slot t of the entry (words w0, w1) has symbol `sym`. Used to build the
-// CPU kernels' mask table; written as a plain loop so it is obviously right.
+// Bit t (0..27) set where slot t of the entry (words w0, w1) has symbol `sym`; a plain loop,
+// the obvious twin of the BMI2 pext masks the CPU kernels compute (sub1_matvec_simd.cpp).
 QMOE_HD uint32_t SymbolMask(uint32_t w0, uint32_t w1, uint32_t sym) {
   uint32_t m = 0;
   for (uint32_t t = 0; t < uint32_t(kWindow); ++t)
