@@ -16,12 +16,12 @@ expect_error() {  # expect_error "what" "message substring" cmd...
   echo "ok ($what): $out"
 }
 db=$tmp/qmoe.db
-small=(experiment.rows=8 experiment.cols=16 experiment.count=1 results.dir=$tmp/runs)
+small=(experiment=matrix experiment.rows=8 experiment.cols=16 experiment.count=1 results.dir=$tmp/runs)
 "$QMOE" run "${small[@]}" --db "$db" >/dev/null 2>&1 || { echo "FAIL: a valid run failed"; exit 1; }
 rows_before=$(sqlite3 "$db" "SELECT count(*) FROM metrics")
 
-expect_error "unknown key" "did you mean 'method.bits'" "$QMOE" run method.bitz=2 --db "$db"
-expect_error "wrong type" "bits" "$QMOE" run method.bits=two --db "$db"
+expect_error "unknown key" "did you mean 'method.bits'" "$QMOE" run experiment=matrix method=rtn method.bitz=2 --db "$db"
+expect_error "wrong type" "bits" "$QMOE" run experiment=matrix method=rtn method.bits=two --db "$db"
 expect_error "unknown option" "did you mean 'rtn'" "$QMOE" run method=rtm --db "$db"
 expect_error "bad override" "=" "$QMOE" run "=3" --db "$db"
 expect_error "missing file" "nope.safetensors" "$QMOE" run experiment.source=safetensors experiment.weights=$tmp/nope.safetensors "${small[@]}" --db "$db"

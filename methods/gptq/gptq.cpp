@@ -86,7 +86,9 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
   const bool grouped = ng > 1;
   const int64_t gs = grouped ? spec.group_size : c;
 
-  at::Tensor Wt = W.transpose(1, 2).contiguous();  // [G, c, r], updated in place
+  // [G, c, r], updated in place: always a private copy (for r == 1 the transpose is already
+  // contiguous and .contiguous() would alias the caller's weights).
+  at::Tensor Wt = W.transpose(1, 2).clone(at::MemoryFormat::Contiguous);
   at::Tensor deq = at::empty({G, c, r}, at::kFloat);
   at::Tensor codes = at::empty({G, c, r}, at::kByte);
   at::Tensor A = at::empty({G, ng, r}, at::kFloat), B = at::empty({G, ng, r}, at::kFloat);

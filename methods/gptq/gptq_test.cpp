@@ -100,6 +100,23 @@ TEST(Gptq, BeatsRtnOnCorrelatedHessian) {
   }
 }
 
+TEST(Gptq, NeverWritesIntoTheCallersWeights) {
+  // One row is the case where W.transpose(1, 2) is already contiguous, so an in-place update
+  // would alias the input; shapes with more rows guard the ordinary path.
+  at::manual_seed(5);
+  for (int64_t r : {1, 3}) {
+    at::Tensor W = at::randn({2, r, 40});
+    at::Tensor before = W.clone();
+    at::Tensor H = CorrelatedHessian(2, 40);
+    for (const GptqOptions& o : AllPaths()) {
+      SCOPED_TRACE(Describe(o));
+      GptqResult a = RunGptq(W, H, o);
+      EXPECT_TRUE(at::equal(W, before)) << "rows " << r << ": the input weights changed";
+      EXPECT_TRUE(at::equal(RunGptq(W, H, o).q.deq, a.q.deq)) << "rows " << r << ": not repeatable";
+    }
+  }
+}
+
 TEST(Gptq, IndefiniteOrEmptyHessianFallsBackToIdentity) {
   at::manual_seed(12);
   const int64_t G = 4, r = 8, c = 32;
