@@ -179,9 +179,10 @@ std::vector<std::vector<std::string>> SweepPoints(const std::vector<std::string>
   // A config may declare its own grids (the paper's tables, configs/experiment/table*.yaml):
   //   sweep: {grids: ["method=bf16", "method=gptq experiment.calibration_mul=0.5,1,2"]}
   // The sweep is then the union of the grids, each appended to the command line's overrides.
-  ComposedConfig first = ComposeConfig(config_dir, points.front());
-  YAML::Node grids = first.root["sweep"] ? first.root["sweep"]["grids"] : YAML::Node();
-  if (!grids) return points;
+  const ComposedConfig first = ComposeConfig(config_dir, points.front());
+  const YAML::Node& root = first.root;  // const access: never creates keys
+  if (!root["sweep"] || !root["sweep"]["grids"]) return points;
+  const YAML::Node grids = root["sweep"]["grids"];
   QMOE_CHECK(grids.IsSequence(), first.origin.count("sweep.grids") ? first.origin.at("sweep.grids") : "config",
              ": sweep.grids must be a list of override strings");
   std::vector<std::vector<std::string>> out;

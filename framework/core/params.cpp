@@ -84,8 +84,14 @@ std::string FormatSpecs(const std::vector<ParamSpec>& specs) {
   for (const auto& s : specs) {
     os << "  " << s.name << " (" << ParamTypeName(s.type) << ", default " << s.default_text;
     if (!s.choices.empty()) os << ", one of " << Join(s.choices, "|");
-    if (std::isfinite(s.min) || std::isfinite(s.max))
-      os << ", range [" << FormatParamValue(s.min) << ", " << FormatParamValue(s.max) << "]";
+    if (std::isfinite(s.min) || std::isfinite(s.max)) {
+      // Integer parameters show integer bounds.
+      auto bound = [&](double b) {
+        return s.type == ParamType::kInt && std::isfinite(b) ? std::to_string(static_cast<long long>(b))
+                                                             : FormatParamValue(b);
+      };
+      os << ", range [" << bound(s.min) << ", " << bound(s.max) << "]";
+    }
     os << "): " << s.help << "\n";
   }
   return os.str();
