@@ -11,6 +11,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
+#include "framework/results/paper_reference.h"
 #include "framework/results/results_db.h"
 
 namespace qmoe {
@@ -60,6 +61,29 @@ std::vector<double> LayerValues(ResultsDb& db, const std::string& run_id, const 
   while (sqlite3_step(st) == SQLITE_ROW) v.push_back(sqlite3_column_double(st, 0));
   sqlite3_finalize(st);
   return v;
+}
+
+// The paper's cells of one table and model, from reference_results: "method bits setting: value".
+std::string PaperLine(ResultsDb& db, const std::string& table, const std::string& model) {
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db.handle(),
+                     "SELECT method, bits, setting, value FROM reference_results WHERE table_name = ?1 AND model = ?2 "
+                     "ORDER BY id",
+                     -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, model.c_str(), -1, SQLITE_TRANSIENT);
+  std::ostringstream os;
+  os << "paper (" << model << "):";
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const double bits = sqlite3_column_double(st, 1);
+    os << "  " << reinterpret_cast<const char*>(sqlite3_column_text(st, 0))
+       << (bits == 16 ? "" : bits == 2 ? " 2-bit" : " tern");
+    const std::string setting = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
+    if (!setting.empty()) os << " " << setting;
+    os << " " << sqlite3_column_double(st, 3);
+  }
+  sqlite3_finalize(st);
+  return os.str() + "\n";
 }
 
 double ToD(const std::string& s) { return s.empty() ? NAN : std::stod(s); }
@@ -138,7 +162,7 @@ int Table4(ResultsDb& db, std::ostream& out) {
   }
   out << "Table 4: validation loss (nats, span corruption, lower is better)\n";
   PrintTable(out, header, rows);
-  out << "paper, switch-base-128: BF16 1.73 | RTN 2.27 / 4.54 | QMoE 0.5x 1.78 / 2.11, 1x 1.76 / 1.99, 2x 1.76 / 1.93\n";
+  out << PaperLine(db, "Table 4", "switch-base-128");
   return 0;
 }
 
@@ -164,7 +188,7 @@ int Table2(ResultsDb& db, std::ostream& out) {
     rows.push_back({m, Cell(cells[m]["BF16"], 3), Cell(cells[m]["2-bit"], 3), Cell(cells[m]["ternary"], 3)});
   out << "Table 2: special-token masking (validation loss, nats)\n";
   PrintTable(out, {"masking", "BF16", "2-bit", "ternary"}, rows);
-  out << "paper, switch-base-128: no 1.73 / 1.86 / 2.16; yes 1.73 / 1.76 / 1.99\n";
+  out << PaperLine(db, "Table 2", "switch-base-128");
   return 0;
 }
 
@@ -192,7 +216,7 @@ int Table1(ResultsDb& db, std::ostream& out) {
   }
   out << "Table 1: compression time of the first sparse layer\n";
   PrintTable(out, header, {row, speed});
-  out << "paper, switch-base-128 on an A6000: 174.1 s / 54.4 s / 28.8 s (1x / 3.2x / 6.0x)\n";
+  out << PaperLine(db, "Table 1", "switch-base-128") << "(paper: one A6000 GPU)\n";
   return 0;
 }
 
@@ -209,7 +233,7 @@ int Table3(ResultsDb& db, std::ostream& out) {
   for (auto& [m, c] : cells) rows.push_back({m, Cell(c["2-bit"], 1) + " %", Cell(c["tern"], 1) + " %"});
   out << "Table 3: natural sparsity (mean ± std over layers and runs)\n";
   PrintTable(out, {"model", "2-bit", "ternary"}, rows);
-  out << "paper: base128 72.2 % / 85.7 %, large128 73.1 % / 86.4 %, c2048 76.5 % / 88.6 %\n";
+  for (const char* m : {"switch-base-128", "switch-large-128", "switch-c-2048"}) out << PaperLine(db, "Table 3", m);
   return 0;
 }
 
@@ -219,6 +243,7 @@ int RunReportCommand(const std::vector<std::string>& args, const std::string& db
   const std::vector<std::string> tables = {"table1", "table2", "table3", "table4"};
   QMOE_CHECK(args.size() == 1, "qmoe report: expected one of ", Join(tables, ", "));
   ResultsDb db(db_path);
+  LoadPaperReference(db);  // idempotent: the paper's cells sit beside ours
   if (args[0] == "table1") return Table1(db, out);
   if (args[0] == "table2") return Table2(db, out);
   if (args[0] == "table3") return Table3(db, out);
