@@ -1,4 +1,4 @@
-#include "experiments/train/train_forward.h"
+#include "experiments/eval/router_forward.h"
 
 #include <ATen/ATen.h>
 

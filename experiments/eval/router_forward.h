@@ -1,4 +1,4 @@
-// The training forward: the same block composition as SwitchModel::Forward (so the logits are
+// The training/analysis forward: the same block composition as SwitchModel::Forward (so the logits are
 // identical; train_test checks it) plus the router's auxiliary losses of each MoE block, computed
 // on the non-padding tokens: Switch load balancing E * sum_e f_e * P_e (f_e = fraction of tokens
 // routed to e, P_e = mean router probability of e; 1.0 when perfectly balanced) and the router

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "experiments/eval/span_loss.h"
-#include "experiments/train/train_forward.h"
+#include "experiments/eval/router_forward.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/io/checkpoint.h"

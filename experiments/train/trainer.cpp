@@ -16,7 +16,7 @@
 #include "experiments/train/adamw.h"
 #include "experiments/train/model_card.h"
 #include "experiments/train/train_data.h"
-#include "experiments/train/train_forward.h"
+#include "experiments/eval/router_forward.h"
 #include "framework/core/error.h"
 #include "framework/core/hash.h"
 #include "framework/core/progress.h"
@@ -140,12 +140,18 @@ TrainRecipe LoadRecipeWithOverrides(const std::string& path, const std::vector<s
 
 TrainSummary RunTraining(const TrainRecipe& r, const TrainOptions& o) {
   const std::string root = o.repo_root.empty() ? std::string(QMOE_SOURCE_DIR) : o.repo_root;
+  data::Tokenizer tok = data::LoadTokenizer(r.data, root);
+  return TrainOnChunks(r, o, CachedChunks(r, root, tok));
+}
+
+TrainSummary TrainOnChunks(const TrainRecipe& r, const TrainOptions& o, std::vector<std::vector<int32_t>> chunks) {
+  const std::string root = o.repo_root.empty() ? std::string(QMOE_SOURCE_DIR) : o.repo_root;
   const TrainParams& t = r.train;
   at::set_num_threads(static_cast<int>(t.threads));
   data::Tokenizer tok = data::LoadTokenizer(r.data, root);
   QMOE_CHECK(r.model.vocab_size >= tok.vocab_size(), r.path, ": model.vocab_size ", r.model.vocab_size,
              " is smaller than the tokenizer's ", tok.vocab_size(), " ids (", r.data.tokenizer, ")");
-  TrainStream stream(CachedChunks(r, root, tok), tok, r.data, static_cast<uint64_t>(t.seed));
+  TrainStream stream(std::move(chunks), tok, r.data, static_cast<uint64_t>(t.seed));
   std::cerr << "train: " << r.model.name << ": " << stream.num_chunks() << " chunks, " << stream.num_tokens()
             << " tokens; " << r.model.NumParams() << " params (" << r.model.NumExpertParams() << " in experts)\n";
 
@@ -199,7 +205,7 @@ TrainSummary RunTraining(const TrainRecipe& r, const TrainOptions& o) {
   int64_t win_n = 0;
   bool first = true;
   const int64_t V = r.model.vocab_size;
-  while (progress_of(st) < 1.0) {
+  while (progress_of(st) < 1.0 && (o.stop_after_steps < 0 || st.step < o.stop_after_steps)) {
     auto t0 = std::chrono::steady_clock::now();
     TrainBatch batch = stream.Next(st.cursor, t.batch_tokens);
     BatchTensors bt = MakeBatchTensors(batch.encoder, batch.decoder, r.model.pad_token_id);
@@ -221,6 +227,7 @@ TrainSummary RunTraining(const TrainRecipe& r, const TrainOptions& o) {
     st.step++, st.seconds += secs, st.tokens += batch.tokens;
     const double ce_v = ce.item<double>();
     if (first) sum.first_loss = ce_v, first = false;
+    sum.losses.push_back(ce_v);
     win_loss += ce_v, win_aux += aux.num_layers ? aux.balance.item<double>() / aux.num_layers : 0;
     win_tokens += double(batch.tokens), win_secs += secs, ++win_n;
     win_fwd += fwd_s, win_bwd += bwd_s;
@@ -246,7 +253,7 @@ TrainSummary RunTraining(const TrainRecipe& r, const TrainOptions& o) {
   SaveCheckpoint(ck_dir, r.model, params, opt, st, recipe_sha);
   sum.steps = st.step, sum.tokens = st.tokens, sum.train_seconds = st.seconds;
 
-  if (o.export_model) {
+  if (o.export_model && progress_of(st) >= 1.0) {
     const fs::path out = Resolve(root, t.export_dir) / r.model.name;
     sum.export_dir = out.string();
     ExportHfModel(out, r, Ordered(r.model, params), Resolve(root, r.data.tokenizer));

@@ -15,6 +15,7 @@ struct TrainOptions {
   bool resume = false;       // continue from <out_dir>/<name>/checkpoint when it exists
   std::string repo_root;     // paths in the recipe are relative to it ("" = QMOE_SOURCE_DIR)
   bool export_model = true;  // write the HF model + card at the end
+  int64_t stop_after_steps = -1;  // >= 0: stop (with a checkpoint) at this step, as if interrupted
 };
 
 struct TrainSummary {
@@ -24,12 +25,16 @@ struct TrainSummary {
   double final_loss = 0;     // mean CE of the last log window
   double first_loss = 0;     // CE of the first step of this session
   std::string checkpoint_dir, export_dir;
+  std::vector<double> losses;  // CE per step of this session
 };
 
 // Applies "section.key=value" overrides to a recipe's YAML before it is parsed.
 TrainRecipe LoadRecipeWithOverrides(const std::string& path, const std::vector<std::string>& overrides);
 
+// Loads (and caches) the train split's chunks, then TrainOnChunks.
 TrainSummary RunTraining(const TrainRecipe& recipe, const TrainOptions& opts);
+// The training loop on given chunks (token ids incl. EOS); tests use it with small data.
+TrainSummary TrainOnChunks(const TrainRecipe& recipe, const TrainOptions& opts, std::vector<std::vector<int32_t>> chunks);
 
 // The CLI command: returns the exit status.
 int TrainCommand(const std::vector<std::string>& args);

@@ -1,0 +1,42 @@
+// Experiment type `eval`: the §11 span-corruption loss of the model named by the `model` section
+// (its `path`, HF layout) on the validation sets of the `data` section, per domain and over all
+// domains. Records loss_nats / perplexity (domain label; '' = all domains), n_samples and
+// n_targets, and the protocol id + dtype as run params (eval.protocol_id, eval.dtype); prints a
+// per-domain table. `qmoe eval model=NAME [data.*=...]` runs it.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "experiments/experiment.h"
+#include "framework/model/switch_model.h"
+
+namespace qmoe {
+
+class EvalExperiment : public Experiment {
+ public:
+  struct Params {
+    int64_t batch_size = 8;
+    bool routing = true;
+    template <class V>
+    void Visit(V&& v) {
+      v(batch_size, "batch_size", "samples per forward (padded); the loss does not depend on it", Range{1, 4096});
+      v(routing, "routing", "also record the routing entropy per MoE layer (nats)");
+    }
+  };
+  explicit EvalExperiment(Params p) : p_(p) {}
+  void Run(RunContext& ctx) override;
+
+ private:
+  Params p_;
+};
+
+// A model directory named by a config: relative paths are tried against the working directory,
+// then the source tree. Errors name the config key.
+std::string ResolveModelPath(const std::string& path, const std::string& key);
+// Loads the model of a `model` section: the architecture comes from <path>/config.json and must
+// match the section's keys (Error naming the key and both values); dtype and expert_capacity
+// come from the section.
+std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section);
+
+}  // namespace qmoe
