@@ -1,0 +1,78 @@
+// Sub1Experts: serves the experts of a `dict`-compressed model straight from the packed codes
+// (qmoe-method.md §8.8) with the CPU fused decode+matvec kernels (kernels/sub1_matvec), as a
+// SwitchModel ExpertOverride. Experts are never dequantized into the model's weight cache.
+//
+// Dtype path of Forward(z) (the kernel contract: bf16 x, fp32 accumulation, bf16 y):
+//   z (compute dtype) -> bf16 x -> hidden = bf16(relu(acc_fp32(Wi x))) -> out = acc_fp32(Wo hidden)
+//   -> compute dtype.  Weights are exact (every decoded value is a bf16 level).
+// Token batches: n <= gemm_threshold tokens use the small-batch kernel (each codeword decoded once
+// per group of <= 16 tokens); above it each matrix is decompressed to fp32 and multiplied with a
+// dense GEMM (same bf16 roundings of x and hidden, so both paths compute the same function).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "framework/model/switch_config.h"
+#include "framework/model/switch_model.h"
+#include "kernels/sub1_matvec/sub1_matvec.h"
+
+namespace qmoe {
+
+class CompressedWeights;
+
+struct Sub1ExpertsOptions {
+  // Tokens per expert call above which decompress + GEMM beats the batch kernel. Measured with
+  // `qmoe run experiment=kernels` (experiment.threshold_shape): see experiments/runtime/README.md.
+  int64_t gemm_threshold = 48;
+};
+
+class Sub1Experts : public ExpertOverride {
+ public:
+  explicit Sub1Experts(Sub1ExpertsOptions opts = {});
+  // Adds one expert matrix ("wi": [d_ff, d_model], "wo": [d_model, d_ff]) from its packed dict
+  // fields "w_comp" int16 [Σcw], "row_off" int32 [rows+1], "ter_minmax" bf16 [2 rows]. Validated
+  // here against the dictionary (Sub1Validate): errors name `name`, the field and the problem.
+  void Add(const ExpertId& id, const std::string& matrix, const std::map<std::string, at::Tensor>& packed,
+           int64_t rows, int64_t cols, const std::string& name);
+  // Every expert matrix of a `dict` compressed directory (shapes from its qmoe.json). Errors when
+  // the method is not `dict` or an expert of `cfg` lacks wi or wo.
+  static std::shared_ptr<Sub1Experts> FromCompressed(const CompressedWeights& w, const SwitchConfig& cfg,
+                                                     Sub1ExpertsOptions opts = {});
+
+  bool Covers(const ExpertId& id) const override;
+  at::Tensor Forward(const ExpertId& id, const at::Tensor& z) const override;
+  // Plain twin for tests: decodes with dict::DecodeRef and multiplies in fp64 with the same bf16
+  // roundings of x and hidden.
+  at::Tensor ForwardRef(const ExpertId& id, const at::Tensor& z) const;
+  // The dequantized matrix (fp32 [rows, cols], via the fast decompress).
+  at::Tensor Dequantized(const ExpertId& id, const std::string& matrix) const;
+
+  int64_t num_experts() const { return int64_t(experts_.size()); }
+  int64_t packed_bytes() const { return packed_bytes_; }
+  const Sub1ExpertsOptions& options() const { return opts_; }
+
+ private:
+  struct Matrix {
+    at::Tensor codes, row_off, minmax;  // owning, contiguous
+    kernels::Sub1Matrix view;
+  };
+  struct Expert {
+    Matrix wi, wo;
+    bool has_wi = false, has_wo = false;
+  };
+  using Key = std::tuple<int, int64_t, int64_t>;
+  static Key KeyOf(const ExpertId& id) { return {int(id.stack), id.block, id.expert}; }
+  const Expert& Find(const ExpertId& id) const;
+
+  Sub1ExpertsOptions opts_;
+  const uint32_t* dec_;
+  std::map<Key, Expert> experts_;
+  int64_t packed_bytes_ = 0;
+};
+
+}  // namespace qmoe
