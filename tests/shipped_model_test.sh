@@ -27,6 +27,18 @@ check "$q2 < $rtn2" "2-bit GPTQ ($q2) is not below 2-bit RTN ($rtn2)"
 check "$q2 < $q3" "2-bit GPTQ ($q2) is not below ternary GPTQ ($q3)"
 check "$bf16 <= $q2" "BF16 ($bf16) is above 2-bit GPTQ ($q2)"
 
+# The compressed model written by the pipeline evaluates standalone to the loss the pass computed:
+# the same weights and samples; only fp32 summation order differs (the pass runs one sample at a
+# time, eval pads batches), so agreement to 1e-4 relative is expected.
+"$QMOE" run "${common[@]}" method=dict experiment.save="$tmp/dict" --db "$db" >"$tmp/dict.log" 2>&1 || { cat "$tmp/dict.log"; exit 1; }
+"$QMOE" run experiment=eval model=switch-tiny-8 model.path="$tmp/dict" data.n_validation_per_domain=24 \
+  results.dir="$tmp/runs" --db "$db" >"$tmp/eval.log" 2>&1 || { cat "$tmp/eval.log"; exit 1; }
+in_pass=$(loss dict)
+standalone=$(sqlite3 "$db" "SELECT m.value FROM runs r JOIN metrics m ON m.run_id = r.id WHERE r.experiment='eval'
+                            AND m.name='loss_nats' AND m.domain=''")
+echo "dict: in-pass loss $in_pass, standalone eval of the saved model $standalone"
+check "($in_pass - $standalone)^2 < (1e-4 * $in_pass)^2" "saved compressed model evaluates to $standalone, the pass said $in_pass"
+
 "$QMOE" report table4 --db "$db" | tee "$tmp/table4.txt"
 grep -q "QMoE" "$tmp/table4.txt" || { echo "FAIL: report table4 has no QMoE row"; exit 1; }
 

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "experiments/compress/pipeline.h"
+#include "experiments/eval/eval_experiment.h"
 #include "framework/core/error.h"
 #include "framework/data/samples.h"
 #include "framework/model/switch_model.h"
@@ -19,11 +20,6 @@ namespace fs = std::filesystem;
 
 namespace qmoe {
 
-std::string ResolveRepoPath(const std::string& p) {
-  if (p.empty() || fs::path(p).is_absolute() || fs::exists(p)) return p;
-  fs::path in_repo = fs::path(QMOE_SOURCE_DIR) / p;
-  return fs::exists(in_repo) ? in_repo.string() : p;
-}
 
 namespace {
 
@@ -35,35 +31,11 @@ double PeakRssMiB() {
 
 std::string LayerName(Stack s, int64_t block) { return StrCat(StackName(s), ".block.", block); }
 
-// The architecture in the config must be the checkpoint's: a mismatch means the wrong file.
-void CheckArchitecture(const SwitchConfig& yaml, const SwitchConfig& disk, const std::string& path) {
-  auto check = [&](const char* key, int64_t a, int64_t b) {
-    QMOE_CHECK(a == b, "model.", key, " is ", a, " in the config but ", b, " in ", path, "/config.json");
-  };
-  check("d_model", yaml.d_model, disk.d_model);
-  check("d_ff", yaml.d_ff, disk.d_ff);
-  check("num_experts", yaml.num_experts, disk.num_experts);
-  check("num_layers", yaml.num_layers, disk.num_layers);
-  check("num_decoder_layers", yaml.num_decoder_layers, disk.num_decoder_layers);
-  check("vocab_size", yaml.vocab_size, disk.vocab_size);
-}
-
 }  // namespace
 
 void CompressExperiment::Run(RunContext& ctx) {
-  SwitchConfig yaml_cfg = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
-  QMOE_CHECK(!yaml_cfg.path.empty(), "model.path is empty: the compress experiment needs a model directory ",
-             "(config.json + weights), e.g. model=switch-tiny-8 or model.path=/data/switch-base-128");
-  const std::string dir = ResolveRepoPath(yaml_cfg.path);
-  QMOE_CHECK(fs::exists(fs::path(dir) / "config.json"), "model.path '", yaml_cfg.path, "': no config.json in '", dir, "'");
-  SwitchConfig cfg = ReadHfConfig(fs::path(dir) / "config.json");
-  CheckArchitecture(yaml_cfg, cfg, dir);
-  cfg.path = dir;
-  cfg.name = yaml_cfg.name;
-  cfg.dtype = yaml_cfg.dtype;
-  cfg.expert_capacity = yaml_cfg.expert_capacity;
-
-  auto overlay = std::make_shared<OverlayWeights>(CheckpointWeights::Open(dir));
+  const SwitchConfig cfg = ResolveSectionConfig(FromParamMap<SwitchConfig>(ctx.sections.at("model")));
+  auto overlay = std::make_shared<OverlayWeights>(OpenSectionWeights(cfg));
   ModelOptions mo;
   mo.stream = true;
   SwitchModel model(cfg, overlay, mo);

@@ -40,8 +40,5 @@ class CompressExperiment : public Experiment {
   Params p_;
 };
 
-// A path from a config: absolute, or relative to the working directory if it exists there, else
-// relative to the source tree (so shipped models and data resolve from anywhere).
-std::string ResolveRepoPath(const std::string& p);
 
 }  // namespace qmoe

@@ -1,5 +1,7 @@
 #include "experiments/eval/eval_experiment.h"
 
+#include "framework/compressed/compressed_model.h"
+
 #include <sqlite3.h>
 
 #include <ATen/ATen.h>
@@ -45,7 +47,7 @@ std::string ResolveModelPath(const std::string& path, const std::string& key) {
   throw Error(StrCat(key, " = '", path, "': no config.json there (nor under ", QMOE_SOURCE_DIR, ")"));
 }
 
-std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
+SwitchConfig ResolveSectionConfig(const SwitchConfig& section) {
   const std::string dir = ResolveModelPath(section.path, "model.path");
   SwitchConfig cfg = ReadHfConfig(dir);
   auto same = [&](const char* key, int64_t a, int64_t b) {
@@ -60,9 +62,22 @@ std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
   same("num_decoder_layers", section.num_decoder_layers, cfg.num_decoder_layers);
   same("num_experts", section.num_experts, cfg.num_experts);
   same("vocab_size", section.vocab_size, cfg.vocab_size);
+  cfg.name = section.name;
+  cfg.path = dir;
   cfg.dtype = section.dtype;
   cfg.expert_capacity = section.expert_capacity;
-  return std::make_unique<SwitchModel>(cfg, CheckpointWeights::Open(dir));
+  return cfg;
+}
+
+std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resolved) {
+  // A compressed model directory (qmoe.json) evaluates through the same forward pass.
+  if (fs::exists(fs::path(resolved.path) / "qmoe.json")) return CompressedWeights::Open(resolved.path);
+  return CheckpointWeights::Open(resolved.path);
+}
+
+std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
+  SwitchConfig cfg = ResolveSectionConfig(section);
+  return std::make_unique<SwitchModel>(cfg, OpenSectionWeights(cfg));
 }
 
 void EvalExperiment::Run(RunContext& ctx) {

@@ -38,5 +38,10 @@ std::string ResolveModelPath(const std::string& path, const std::string& key);
 // match the section's keys (Error naming the key and both values); dtype and expert_capacity
 // come from the section.
 std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section);
+// The checked config of a `model` section (as LoadSectionModel uses it), with `path` resolved.
+SwitchConfig ResolveSectionConfig(const SwitchConfig& section);
+// The weights of a resolved model directory: a Hugging Face checkpoint, or a qmoe compressed model
+// directory (qmoe.json), whose experts are decoded by their method.
+std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resolved);
 
 }  // namespace qmoe
