@@ -21,6 +21,12 @@ namespace fs = std::filesystem;
 namespace qmoe {
 
 
+std::string ResolveRepoPath(const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute() || fs::exists(p)) return p;
+  fs::path in_repo = fs::path(QMOE_SOURCE_DIR) / p;
+  return fs::exists(in_repo) ? in_repo.string() : p;
+}
+
 namespace {
 
 double PeakRssMiB() {
@@ -56,14 +62,15 @@ void CompressExperiment::Run(RunContext& ctx) {
   if (!method->UsesHessian()) n_cal = 0;  // RTN / BF16 runs carry no calibration samples (§5)
   std::vector<data::Sample> calibration;
   if (n_cal > 0) {
+    // Our corpora's calibration split is finite (data/calibration/): when a setting asks for more
+    // samples than it yields, all of them are used, and both numbers are recorded.
     dp.n_calibration = n_cal;
-    try {
-      calibration = data::BuildCalibrationSet(dp, tok, root).samples;
-    } catch (const Error& e) {
-      throw Error(StrCat(e.what(), " (experiment.calibration_samples / calibration_mul asked for ", n_cal,
-                         " samples: lower them)"));
-    }
+    calibration = data::BuildCalibrationSet(dp, tok, root, /*allow_fewer=*/true).samples;
+    if (static_cast<int64_t>(calibration.size()) < n_cal)
+      std::cerr << "compress: asked for " << n_cal << " calibration samples; the calibration split of ["
+                << dp.calibration_domains << "] yields " << calibration.size() << ", using all of them\n";
   }
+  ctx.Metric("calibration_samples_requested", double(n_cal), "samples");
   std::vector<data::SampleSet> validation = data::BuildValidationSets(dp, tok, root);
 
   PipelineOptions opt;

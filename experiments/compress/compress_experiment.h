@@ -41,4 +41,8 @@ class CompressExperiment : public Experiment {
 };
 
 
+// A path from a config: absolute, or relative to the working directory if it exists there, else
+// relative to the source tree (so shipped models and data resolve from anywhere).
+std::string ResolveRepoPath(const std::string& p);
+
 }  // namespace qmoe

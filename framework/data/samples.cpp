@@ -97,7 +97,8 @@ Tokenizer LoadTokenizer(const DataParams& p, const std::string& repo_root) {
   return Tokenizer::Load(Resolve(repo_root, p.tokenizer), static_cast<int>(p.num_sentinels));
 }
 
-SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root) {
+SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
+                              bool allow_fewer) {
   std::vector<std::vector<Document>> per_domain;
   for (const std::string& d : Domains(p.calibration_domains, "calibration_domains")) {
     per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/calibration/" + d + ".jsonl")));
@@ -111,7 +112,7 @@ SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const s
     if (!any) break;
   }
   SampleSet set = BuildSampleSet(docs, tok, p, p.n_calibration, "calibration");
-  QMOE_CHECK(static_cast<int64_t>(set.samples.size()) == p.n_calibration, "data.n_calibration = ", p.n_calibration,
+  QMOE_CHECK(allow_fewer || static_cast<int64_t>(set.samples.size()) == p.n_calibration, "data.n_calibration = ", p.n_calibration,
              " but the calibration split of [", p.calibration_domains, "] yields only ", set.samples.size(),
              " samples of <= ", p.max_tokens, " tokens");
   return set;

@@ -82,8 +82,10 @@ SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok
 
 // Round-robin interleaving of the domains' calibration splits (document order within a domain),
 // so the first N samples mix all domains. Needs scripts/fetch_corpora.sh (data/cache/).
-// Fails with an Error when fewer than n_calibration samples exist.
-SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root);
+// Fails with an Error when fewer than n_calibration samples exist, unless allow_fewer (then every
+// sample the split yields is returned).
+SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
+                              bool allow_fewer = false);
 // One set per validation domain, read from the committed data/valid/<domain>.jsonl; the RNG is
 // reseeded per domain, so a domain's masks do not depend on which other domains are listed.
 std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root);
