@@ -2,6 +2,8 @@
 #include "experiments/compress/compress_experiment.h"
 #include "experiments/experiment.h"
 #include "experiments/matrix/matrix_experiment.h"
+#include "experiments/runtime/kernels_experiment.h"
+#include "experiments/runtime/runtime_experiment.h"
 
 namespace qmoe {
 
@@ -12,6 +14,12 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
   RegisterExperiment<CompressExperiment>(r, "compress",
                                          "the QMoE pipeline: compress a Switch model layer by layer and evaluate it",
                                          /*uses_method=*/true, /*uses_model=*/true);
+  RegisterExperiment<RuntimeExperiment>(r, "runtime",
+                                        "greedy generation time: dict experts on the sub-1-bit CPU kernels vs a baseline",
+                                        /*uses_method=*/false, /*uses_model=*/true);
+  RegisterExperiment<KernelsExperiment>(r, "kernels",
+                                        "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates",
+                                        /*uses_method=*/false, /*uses_model=*/false);
 }
 
 const ExperimentRegistry& Experiments() {

@@ -26,9 +26,10 @@ namespace qmoe {
 class CompressedWeights;
 
 struct Sub1ExpertsOptions {
-  // Tokens per expert call above which decompress + GEMM beats the batch kernel. Measured with
-  // `qmoe run experiment=kernels` (experiment.threshold_shape): see experiments/runtime/README.md.
-  int64_t gemm_threshold = 48;
+  // Tokens per expert call above which decompress + GEMM is used. `qmoe run experiment=kernels`
+  // times both forms (gemm_batches): on the dev Xeon (AVX-512, 768x3072) they cross between 64
+  // and 128 tokens (5.4 vs 5.7 ms at 64, 10.7 vs 10.5 ms at 128); see experiments/runtime/README.md.
+  int64_t gemm_threshold = 128;
 };
 
 class Sub1Experts : public ExpertOverride {

@@ -1,0 +1,46 @@
+// Experiment type `kernels`: the CPU sub-1-bit fused decode+matvec (kernels/sub1_matvec) against
+// dense bf16 and fp32 GEMV at the paper's six expert shapes (Figure 5, left) and small batches, on
+// i.i.d. ternary matrices at p0 = 0.885, cycling over enough copies of each matrix to exceed the
+// last-level cache (weights come from DRAM, as for a real MoE). One kernel_timings row per
+// (kernel, shape, batch) with the median over repeats, plus the codec rates per shape (dict,
+// rans, entropy limit) as metrics labelled matrix = "RxC". Also times the expert path's two forms
+// above 16 tokens (chunked batch kernel vs decompress + GEMM) to place Sub1Experts' threshold.
+#pragma once
+#include <string>
+
+#include "experiments/experiment.h"
+
+namespace qmoe {
+
+class KernelsExperiment : public Experiment {
+ public:
+  struct Params {
+    std::string shapes = "768x3072,3072x768,1024x4096,4096x1024,2080x6144,6144x2080";
+    std::string batches = "1,2,4,8";
+    int64_t repeats = 7;
+    int64_t calls = 16;
+    double p0 = 0.885;
+    double cache_factor = 1.5;
+    std::string gemm_batches = "16,32,64,128";
+    template <class V>
+    void Visit(V&& v) {
+      v(shapes, "shapes", "comma-separated RxC matrix shapes (rows = outputs)");
+      v(batches, "batches", "comma-separated token counts per call, each in 1..8 (the dense GEMV limit)");
+      v(repeats, "repeats", "timed passes over all copies; the median is reported", Range{1, 1000});
+      v(calls, "calls", "calls per timed pass, each on the next copy of the cycled ring", Range{1, 1e6});
+      v(p0, "p0", "probability of a zero weight in the i.i.d. ternary matrices", Range{0.01, 0.999});
+      v(cache_factor, "cache_factor", "cycled copies of each matrix cover this multiple of the last-level cache",
+        Range{0, 100});
+      v(gemm_batches, "gemm_batches",
+        "token counts (> 16) at which the first shape's chunked batch kernel is timed against decompress + "
+        "GEMM ('' = skip)");
+    }
+  };
+  explicit KernelsExperiment(Params p) : p_(std::move(p)) {}
+  void Run(RunContext& ctx) override;
+
+ private:
+  Params p_;
+};
+
+}  // namespace qmoe

@@ -1,0 +1,148 @@
+#include "experiments/runtime/runtime_experiment.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "experiments/compress/compress_experiment.h"
+#include "framework/compressed/compressed_model.h"
+#include "framework/compressed/sub1_expert.h"
+#include "framework/core/error.h"
+#include "framework/data/samples.h"
+#include "framework/model/switch_model.h"
+
+namespace fs = std::filesystem;
+
+namespace qmoe {
+namespace {
+
+// The paper's idealised baseline (Figure 5): every expert of a layer is one shared dense expert
+// with zero weights, so the non-expert work and the dense expert matmuls are those of a bf16
+// model without its memory.
+class SharedZeroExpert : public ExpertOverride {
+ public:
+  SharedZeroExpert(const SwitchConfig& cfg, at::ScalarType dtype) {
+    for (Stack s : {Stack::kEncoder, Stack::kDecoder})
+      for (int64_t b = 0; b < cfg.NumBlocks(s); ++b)
+        if (cfg.IsSparse(s, b))
+          layers_[{int(s), b}] = {at::zeros({cfg.d_ff, cfg.d_model}, at::TensorOptions().dtype(dtype)),
+                                  at::zeros({cfg.d_model, cfg.d_ff}, at::TensorOptions().dtype(dtype))};
+  }
+  bool Covers(const ExpertId& id) const override { return layers_.count({int(id.stack), id.block}) > 0; }
+  at::Tensor Forward(const ExpertId& id, const at::Tensor& z) const override {
+    const auto& [wi, wo] = layers_.at({int(id.stack), id.block});
+    return at::linear(at::relu(at::linear(z, wi)), wo);
+  }
+
+ private:
+  std::map<std::pair<int, int64_t>, std::pair<at::Tensor, at::Tensor>> layers_;
+};
+
+double Seconds(const std::function<void()>& fn) {
+  const auto a = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+}
+
+}  // namespace
+
+void RuntimeExperiment::Run(RunContext& ctx) {
+  QMOE_CHECK(!p_.compressed.empty(), "experiment.compressed is empty: give the directory written by ",
+             "qmoe run experiment=compress method=dict experiment.save=DIR");
+  const std::string cdir = ResolveRepoPath(p_.compressed);
+  QMOE_CHECK(fs::exists(fs::path(cdir) / "qmoe.json"), "experiment.compressed '", p_.compressed,
+             "': no qmoe.json in '", cdir, "' (not a complete compressed model directory)");
+  auto cw = CompressedWeights::Open(cdir);
+  SwitchConfig yaml_cfg = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
+  SwitchConfig cfg = ReadHfConfig(fs::path(cdir) / "config.json");
+  cfg.dtype = yaml_cfg.dtype;
+  cfg.expert_capacity = yaml_cfg.expert_capacity;
+  cfg.name = yaml_cfg.name;
+
+  Sub1ExpertsOptions so;
+  so.gemm_threshold = p_.gemm_threshold;
+  auto experts = Sub1Experts::FromCompressed(*cw, cfg, so);
+  SwitchModel comp(cfg, cw);
+  comp.SetExpertOverride(experts);
+
+  std::shared_ptr<const WeightSource> base_weights = cw;  // shared: the compressed dir's dense tensors
+  if (p_.baseline == "dense") {
+    QMOE_CHECK(!yaml_cfg.path.empty(), "experiment.baseline=dense needs model.path (the uncompressed model); ",
+               "or use experiment.baseline=shared");
+    const std::string mdir = ResolveRepoPath(yaml_cfg.path);
+    SwitchConfig disk = ReadHfConfig(fs::path(mdir) / "config.json");
+    QMOE_CHECK(disk.d_model == cfg.d_model && disk.d_ff == cfg.d_ff && disk.num_experts == cfg.num_experts &&
+                   disk.num_layers == cfg.num_layers && disk.num_decoder_layers == cfg.num_decoder_layers &&
+                   disk.vocab_size == cfg.vocab_size,
+               "model.path '", yaml_cfg.path, "' is not the architecture of the compressed model in '", cdir, "'");
+    base_weights = CheckpointWeights::Open(mdir);
+  }
+  SwitchModel base(cfg, base_weights);
+  if (p_.baseline == "shared") base.SetExpertOverride(std::make_shared<SharedZeroExpert>(cfg, cfg.ScalarType()));
+
+  // Prompts: the encoder side of the first validation samples, domains in order.
+  data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
+  dp.n_validation_per_domain = p_.samples;
+  const std::string root = QMOE_SOURCE_DIR;
+  data::Tokenizer tok = data::LoadTokenizer(dp, root);
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& set : data::BuildValidationSets(dp, tok, root))
+    for (const auto& s : set.samples)
+      if (int64_t(prompts.size()) < p_.samples) prompts.push_back(s.encoder);
+  QMOE_CHECK(int64_t(prompts.size()) == p_.samples, "experiment.samples=", p_.samples, " but the validation ",
+             "domains hold only ", prompts.size(), " samples");
+
+  double t_comp = 0, t_base = 0, prompt_tokens = 0;
+  std::vector<double> all_comp, all_base;
+  int64_t agree = 0, compared = 0;
+  for (int64_t i = 0; i < p_.samples; ++i) {
+    at::Tensor enc = at::tensor(std::vector<int64_t>(prompts[size_t(i)].begin(), prompts[size_t(i)].end()),
+                                at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
+    at::Tensor out_b, out_c;
+    // Alternate the order so slow drift on a shared machine hits both sides alike.
+    double tb = 0, tc = 0;
+    if (i % 2 == 0) {
+      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1); });
+      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1); });
+    } else {
+      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1); });
+      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1); });
+    }
+    QMOE_ASSERT(out_c.size(1) == 1 + p_.tokens && out_b.size(1) == 1 + p_.tokens);
+    if (i == 0) continue;  // warm-up
+    t_comp += tc, t_base += tb, prompt_tokens += double(enc.size(1));
+    all_comp.push_back(tc), all_base.push_back(tb);
+    agree += (out_b.narrow(1, 1, p_.tokens) == out_c.narrow(1, 1, p_.tokens)).sum().item<int64_t>();
+    compared += p_.tokens;
+    std::cout << "runtime sample " << i << ": baseline " << tb << " s, compressed " << tc << " s\n";
+  }
+  const double n = double(p_.samples - 1);
+  t_comp /= n, t_base /= n;
+  ctx.Metric("generate_seconds_compressed", t_comp, "s");
+  ctx.Metric("generate_seconds_baseline", t_base, "s");
+  ctx.Metric("runtime_overhead", t_comp / t_base - 1.0, "fraction");
+  ctx.Metric("tokens_per_second_compressed", double(p_.tokens) / t_comp, "tokens/s");
+  ctx.Metric("tokens_per_second_baseline", double(p_.tokens) / t_base, "tokens/s");
+  // Medians beside the paper's means: robust to a stall on a shared machine.
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  const double m_comp = median(all_comp), m_base = median(all_base);
+  ctx.Metric("generate_seconds_compressed_median", m_comp, "s");
+  ctx.Metric("generate_seconds_baseline_median", m_base, "s");
+  ctx.Metric("runtime_overhead_median", m_comp / m_base - 1.0, "fraction");
+  ctx.Metric("timed_samples", n, "samples");
+  ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
+  ctx.Metric("expert_packed_bytes", double(experts->packed_bytes()), "bytes");
+  if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
+  std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp
+            << " s per " << p_.tokens << " tokens: overhead " << 100.0 * (t_comp / t_base - 1.0) << " % (median "
+            << 100.0 * (m_comp / m_base - 1.0) << " %)\n";
+}
+
+}  // namespace qmoe
