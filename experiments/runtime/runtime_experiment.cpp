@@ -96,6 +96,10 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   QMOE_CHECK(int64_t(prompts.size()) == p_.samples, "experiment.samples=", p_.samples, " but the validation ",
              "domains hold only ", prompts.size(), " samples");
 
+  // The same compressed model with simulated (dequantized) experts: its greedy tokens must match
+  // the kernels' (checked on the first timed prompt, untimed), whatever the quantization did.
+  SwitchModel sim(cfg, cw);
+  double sim_agreement = -1;
   double t_comp = 0, t_base = 0, prompt_tokens = 0;
   std::vector<double> all_comp, all_base;
   int64_t agree = 0, compared = 0;
@@ -118,7 +122,16 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     all_comp.push_back(tc), all_base.push_back(tb);
     agree += (out_b.narrow(1, 1, p_.tokens) == out_c.narrow(1, 1, p_.tokens)).sum().item<int64_t>();
     compared += p_.tokens;
-    std::cout << "runtime sample " << i << ": baseline " << tb << " s, compressed " << tc << " s\n";
+    std::cout << "runtime sample " << i << ": baseline " << tb << " s, compressed " << tc << " s";
+    if (i == 1) {
+      at::Tensor out_s = sim.Generate(enc, p_.tokens, {}, -1);
+      sim_agreement = double((out_s == out_c).narrow(1, 1, p_.tokens).sum().item<int64_t>()) / double(p_.tokens);
+      sim.ReleaseAll();
+      // The first tokens, to eyeball what is generated.
+      const int64_t show = std::min<int64_t>(p_.tokens, 8);
+      std::cout << "; tokens baseline " << out_b.narrow(1, 1, show) << " compressed " << out_c.narrow(1, 1, show);
+    }
+    std::cout << "\n";
   }
   const double n = double(p_.samples - 1);
   t_comp /= n, t_base /= n;
@@ -139,6 +152,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   ctx.Metric("timed_samples", n, "samples");
   ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
   ctx.Metric("expert_packed_bytes", double(experts->packed_bytes()), "bytes");
+  ctx.Metric("simulated_token_agreement", sim_agreement, "fraction");
   if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
   std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp
             << " s per " << p_.tokens << " tokens: overhead " << 100.0 * (t_comp / t_base - 1.0) << " % (median "

@@ -7,7 +7,8 @@
 // Metrics: generate_seconds_compressed / _baseline, runtime_overhead (ratio - 1),
 // tokens_per_second_compressed / _baseline, generate_seconds_*_median and runtime_overhead_median
 // (robust to stalls on a shared machine), and (dense)
-// generated_token_agreement (fraction of identical greedy tokens).
+// generated_token_agreement (fraction of identical greedy tokens), and simulated_token_agreement
+// (the same against the compressed model with dequantized experts, first timed prompt: must be ~1).
 #pragma once
 #include <string>
 

@@ -41,8 +41,9 @@ struct Built {
   std::shared_ptr<MapWeights> simulated;  // experts replaced by their dequantized (decoded) values
 };
 
-Built Build(int64_t gemm_threshold) {
+Built Build(int64_t gemm_threshold, int64_t d_model = 16, int64_t d_ff = 27) {
   Built b;
+  b.cfg.d_model = d_model, b.cfg.d_ff = d_ff;
   auto w = RandomSwitchWeights(b.cfg, 7, at::kFloat, 4.0);
   b.experts = std::make_shared<Sub1Experts>(Sub1ExpertsOptions{gemm_threshold});
   for (Stack s : {Stack::kEncoder, Stack::kDecoder})
@@ -78,8 +79,10 @@ at::Tensor ForwardBound(const Sub1Experts& ex, const ExpertId& id, const at::Ten
   return at::matmul(dh, wo.abs().t()) + gamma(wo.size(1)) * at::matmul(h + dh, wo.abs().t());
 }
 
-TEST(Sub1Experts, ForwardMatchesRefWithinComputedBoundOnBothPaths) {
-  Built b = Build(/*gemm_threshold=*/20);
+class Sub1ExpertsShapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(Sub1ExpertsShapes, ForwardMatchesRefWithinComputedBoundOnBothPaths) {
+  Built b = Build(/*gemm_threshold=*/20, GetParam().first, GetParam().second);
   at::manual_seed(3);
   for (int64_t n : {1, 3, 16, 17, 20, 21, 64}) {  // 17, 20: two batch-kernel groups; 21, 64: GEMM path
     for (int64_t e = 0; e < b.cfg.num_experts; ++e) {
@@ -96,6 +99,9 @@ TEST(Sub1Experts, ForwardMatchesRefWithinComputedBoundOnBothPaths) {
   }
   EXPECT_FALSE(b.experts->Covers(ExpertId{Stack::kEncoder, 0, 0}));  // dense block
 }
+// The test model's shapes (odd d_ff) and switch-tiny-8's (128 x 192).
+INSTANTIATE_TEST_SUITE_P(Shapes, Sub1ExpertsShapes,
+                         ::testing::Values(std::pair<int64_t, int64_t>{16, 27}, std::pair<int64_t, int64_t>{128, 192}));
 
 TEST(Sub1Experts, BadPackedInputIsOneClearError) {
   Built b = Build(16);
