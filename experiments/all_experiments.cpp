@@ -1,5 +1,6 @@
 // The one list of experiment types. Keys reach results.db: never rename or reuse a key.
 #include "experiments/compress/compress_experiment.h"
+#include "experiments/eval/eval_experiment.h"
 #include "experiments/experiment.h"
 #include "experiments/matrix/matrix_experiment.h"
 #include "experiments/runtime/kernels_experiment.h"
@@ -14,6 +15,8 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
   RegisterExperiment<CompressExperiment>(r, "compress",
                                          "the QMoE pipeline: compress a Switch model layer by layer and evaluate it",
                                          /*uses_method=*/true, /*uses_model=*/true);
+  RegisterExperiment<EvalExperiment>(r, "eval", "span-corruption validation loss (§11) of a trained model, per domain",
+                                     /*uses_method=*/false, /*uses_model=*/true);
   RegisterExperiment<RuntimeExperiment>(r, "runtime",
                                         "greedy generation time: dict experts on the sub-1-bit CPU kernels vs a baseline",
                                         /*uses_method=*/false, /*uses_model=*/true);

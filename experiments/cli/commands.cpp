@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "experiments/cli/report.h"
+#include "experiments/eval/forward_command.h"
 #include "experiments/experiment.h"
+#include "experiments/train/trainer.h"
 #include "experiments/runner.h"
 #include "experiments/sweep.h"
 #include "framework/core/error.h"
@@ -142,6 +144,13 @@ int CmdReport(const std::vector<std::string>& args) {
 
 int CmdCodec(const std::vector<std::string>& args) { return dict::RunCodecCommand(args, std::cout); }
 
+// `qmoe eval model=NAME [data.*=...]` = `qmoe run experiment=eval model=NAME ...`.
+int CmdEval(const std::vector<std::string>& args) {
+  std::vector<std::string> a{"experiment=eval"};
+  a.insert(a.end(), args.begin(), args.end());
+  return CmdRun(a);
+}
+
 }  // namespace
 
 const std::map<std::string, Command>& Commands() {
@@ -149,6 +158,7 @@ const std::map<std::string, Command>& Commands() {
       {"run", CmdRun},           {"sweep", CmdSweep},   {"config", CmdConfig},
       {"methods", CmdMethods},   {"experiments", CmdExperiments},
       {"results", CmdResults},   {"codec", CmdCodec},       {"report", CmdReport},       {"_point", CmdPoint},
+      {"train", TrainCommand},   {"eval", CmdEval},     {"forward", ForwardCommand},
   };
   return table;
 }
