@@ -86,7 +86,18 @@ int CmdSweep(const std::vector<std::string>& args) {
   so.dry_run = o.dry_run;
   so.config_dir = o.config_dir;
   so.db_override = o.db;
-  return RunSweep(o.overrides, so) == 0 ? 0 : 1;
+  const int failed = RunSweep(o.overrides, so);
+  // A config that declares `sweep.report` (the paper's tables) prints it when the sweep ends.
+  if (!o.dry_run) {
+    const ComposedConfig cfg = ComposeConfig(o.config_dir, ExpandSweep(o.overrides).front());
+    const YAML::Node& root = cfg.root;
+    if (root["sweep"] && root["sweep"]["report"]) {
+      std::string db = o.db.empty() ? root["results"]["db"].as<std::string>() : o.db;
+      std::cout << "\n";
+      RunReportCommand({root["sweep"]["report"].as<std::string>()}, db, std::cout);
+    }
+  }
+  return failed == 0 ? 0 : 1;
 }
 
 int CmdConfig(const std::vector<std::string>& args) {
