@@ -26,9 +26,12 @@ struct ResultsParams {
 
 struct SweepParams {
   std::string grids = "";
+  std::string report = "";
   template <class V>
   void Visit(V&& v) {
     v(grids, "grids", "list of override strings; `qmoe sweep` runs the union of their grids");
+    v(report, "report", "a `qmoe report` table printed when the sweep ends ('' = none)",
+      Choices{{"", "table1", "table2", "table3", "table4"}});
   }
 };
 
