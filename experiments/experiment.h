@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/core/params.h"
 #include "framework/core/registry.h"
@@ -22,10 +23,33 @@ struct RunContext {
   int64_t seed;
   std::string run_dir;        // results/runs/<key prefix>/: resolved config, overrides, log, files
 
+  // Metrics and kernel timings are buffered and written by the runner in one short transaction
+  // when the experiment returns (or fails): a run that takes hours never holds the database's
+  // write lock, so parallel sweep workers are never locked out.
   void Metric(const std::string& name, double value, const std::string& unit = "",
               const MetricLabels& labels = {}) {
-    db.AddMetric(run_id, name, value, unit, labels);
+    metrics_.push_back(PendingMetric{name, value, unit, labels});
   }
+  void Timing(const KernelTiming& t) { timings_.push_back(t); }
+  void Flush() {
+    if (metrics_.empty() && timings_.empty()) return;
+    db.Begin();
+    for (const auto& m : metrics_) db.AddMetric(run_id, m.name, m.value, m.unit, m.labels);
+    for (const auto& t : timings_) db.AddKernelTiming(run_id, t);
+    db.Commit();
+    metrics_.clear();
+    timings_.clear();
+  }
+
+  // The buffers (public only so RunContext stays an aggregate; use Metric/Timing/Flush).
+  struct PendingMetric {
+    std::string name;
+    double value;
+    std::string unit;
+    MetricLabels labels;
+  };
+  std::vector<PendingMetric> metrics_{};
+  std::vector<KernelTiming> timings_{};
 };
 
 class Experiment {

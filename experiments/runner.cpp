@@ -162,7 +162,13 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
     const ExperimentInfo& ex = Experiments().Get(plan.experiment);
     auto experiment = ex.make(typed["experiment"]);
     RunContext ctx{plan.cfg.root, typed, db, run_id, plan.seed, plan.run_dir};
-    experiment->Run(ctx);
+    try {
+      experiment->Run(ctx);
+    } catch (...) {
+      ctx.Flush();  // keep what the failed run measured, for the post-mortem
+      throw;
+    }
+    ctx.Flush();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     db.AddMetric(run_id, "wall_seconds", secs, "s");
     db.FinishRun(run_id, "done");

@@ -7,6 +7,9 @@ QMOE=$1; SRC=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 db=$tmp/qmoe.db
+# Workers share the database: no run may hold its write lock for long (a 2 s timeout makes a
+# regression fail deterministically instead of after 30 s of contention).
+export QMOE_DB_BUSY_TIMEOUT_MS=2000
 common=(experiment=compress model=switch-tiny-8 data.n_validation_per_domain=24
         experiment.calibration_samples=256 results.dir=$tmp/runs)
 "$QMOE" sweep "${common[@]}" method=bf16,ternary --db "$db" -j 2 >"$tmp/sweep1.log" 2>&1 || { cat "$tmp/sweep1.log"; exit 1; }

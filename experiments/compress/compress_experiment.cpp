@@ -106,7 +106,6 @@ void CompressExperiment::Run(RunContext& ctx) {
     if (l.sparse) ctx.Metric("layer_compress_seconds", l.compress_seconds, "s", lab);
   };
 
-  ctx.db.Begin();
   PipelineResult res = RunPipeline(model, *overlay, method.get(), method_key, ctx.sections.at("method"),
                                     info.version, calibration, validation, opt, cb);
   // Whole-model accounting: experts at their exact storage, everything else at bf16 (16 bits) as
@@ -139,7 +138,6 @@ void CompressExperiment::Run(RunContext& ctx) {
     ctx.Metric("compressed_gb", model_bits / 8e9, "GB");
     ctx.Metric("natural_sparsity", sparsity_sum / double(std::max<int64_t>(n_matrices, 1)), "fraction");
   }
-  ctx.db.Commit();
 
   std::cout << "\n" << cfg.name << " · " << method_key << " · " << calibration.size() << " calibration samples\n";
   std::cout << std::left << std::setw(14) << "domain" << std::right << std::setw(10) << "loss" << std::setw(12)

@@ -96,7 +96,6 @@ void EvalExperiment::Run(RunContext& ctx) {
   std::vector<data::Sample> all;
   std::ostringstream table;
   table << std::fixed << std::setprecision(4) << "domain      loss_nats  perplexity  samples  targets\n";
-  ctx.db.Begin();
   for (const auto& set : sets) {
     const std::string domain = set.name.substr(set.name.find('/') + 1);
     SpanLoss l = EvaluateSpanCorruption(*model, set.samples, p_.batch_size);
@@ -149,7 +148,6 @@ void EvalExperiment::Run(RunContext& ctx) {
       ctx.Metric("routing_entropy", RoutingEntropy(counts[l]), "nats", lab);
     }
   }
-  ctx.db.Commit();
   std::cout << "model " << section.name << " (" << section.dtype << "), protocol " << protocol << "\n" << table.str();
 }
 

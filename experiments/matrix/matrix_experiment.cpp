@@ -38,7 +38,6 @@ void MatrixExperiment::Run(RunContext& ctx) {
   int64_t n_h = 0;
   std::vector<std::pair<std::string, at::Tensor>> saved;
   Progress progress("matrix " + method_key, static_cast<int64_t>(mats.size()));
-  ctx.db.Begin();
   // Batch consecutive matrices of equal shape, `group` at a time, as the pipeline batches experts.
   for (size_t start = 0; start < mats.size();) {
     size_t end = start + 1;
@@ -96,7 +95,6 @@ void MatrixExperiment::Run(RunContext& ctx) {
   ctx.Metric("quant_seconds", sum_secs, "s");
   ctx.Metric("num_matrices", n);
   if (n_h) ctx.Metric("rel_hessian_error", sum_herr / double(n_h));
-  ctx.db.Commit();
   if (!p_.save.empty()) SaveMatrices(p_.save, saved);
 }
 

@@ -144,7 +144,6 @@ void KernelsExperiment::Run(RunContext& ctx) {
   const int64_t llc = LastLevelCacheBytes();
   ctx.Metric("last_level_cache_bytes", double(llc), "bytes");
   const double H = dict::ModelEntropyBits(p_.p0);
-  ctx.db.Begin();
   for (size_t si = 0; si < shapes.size(); ++si) {
     const auto [rows, cols] = shapes[si];
     const std::string shape = StrCat(rows, "x", cols);
@@ -209,7 +208,7 @@ void KernelsExperiment::Run(RunContext& ctx) {
         t.weights_per_s = weights / sec;
         t.baseline = base;
         t.ratio = base.empty() ? 1.0 : base_sec / sec;
-        ctx.db.AddKernelTiming(ctx.run_id, t);
+        ctx.Timing(t);
       };
       row("dense_bf16_gemv", t_bf16, weights * 2, "", 0);
       row("dense_f32_gemv", t_f32, weights * 4, "dense_bf16_gemv", t_bf16);
@@ -237,16 +236,15 @@ void KernelsExperiment::Run(RunContext& ctx) {
         t.device = device, t.rows = rows, t.cols = cols, t.batch = n;
         t.kernel = "sub1_decompress_gemm", t.seconds = t_gemm, t.gbytes_per_s = dict_bytes / t_gemm / 1e9;
         t.weights_per_s = weights / t_gemm, t.baseline = sub1_name + "_chunked16", t.ratio = t_chunk / t_gemm;
-        ctx.db.AddKernelTiming(ctx.run_id, t);
+        ctx.Timing(t);
         t.kernel = sub1_name + "_chunked16", t.seconds = t_chunk, t.gbytes_per_s = dict_bytes / t_chunk / 1e9;
         t.weights_per_s = weights / t_chunk, t.baseline = "", t.ratio = 1.0;
-        ctx.db.AddKernelTiming(ctx.run_id, t);
+        ctx.Timing(t);
         std::cout << "kernels " << shape << " n=" << n << ": chunked batch kernel " << t_chunk * 1e3
                   << " ms, decompress+GEMM " << t_gemm * 1e3 << " ms\n";
       }
     }
   }
-  ctx.db.Commit();
 }
 
 }  // namespace qmoe

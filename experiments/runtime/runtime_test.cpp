@@ -116,6 +116,7 @@ TEST(RuntimeExperiment, TimesSharedBaselineAndWritesMetrics) {
   p.tokens = 5, p.samples = 3, p.baseline = "shared";
   RunContext ctx = c.Get();
   RuntimeExperiment(p).Run(ctx);
+  ctx.Flush();  // the runner does this when an experiment returns
   EXPECT_EQ(MetricValue(*c.db, c.run_id, "timed_samples"), 2.0);  // the first prompt is the warm-up
   const double tc = MetricValue(*c.db, c.run_id, "generate_seconds_compressed");
   const double tb = MetricValue(*c.db, c.run_id, "generate_seconds_baseline");
