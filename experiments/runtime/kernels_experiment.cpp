@@ -1,5 +1,7 @@
 #include "experiments/runtime/kernels_experiment.h"
 
+#include "kernels/common/cache_info.h"
+
 #include <ATen/ATen.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,29 +27,8 @@ namespace {
 
 namespace kk = qmoe::kernels;
 
-// kernels/common/bench.h has these for Google Benchmark binaries; it pulls in benchmark's static
-// initialisers, so the experiment keeps its own copies.
-int64_t LastLevelCacheBytes() {
-#ifdef _SC_LEVEL3_CACHE_SIZE
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (l3 > 0) return l3;
-#endif
-  for (int idx = 4; idx >= 0; --idx) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) + "/size");
-    std::string s;
-    if (f >> s && !s.empty()) {
-      int64_t v = std::stoll(s);
-      if (s.back() == 'K') v <<= 10;
-      if (s.back() == 'M') v <<= 20;
-      if (v > 0) return v;
-    }
-  }
-  return int64_t{256} << 20;
-}
-
-int64_t CopiesToExceedCache(int64_t bytes_each, double factor) {
-  return std::max<int64_t>(2, int64_t(factor * double(LastLevelCacheBytes()) / double(std::max<int64_t>(bytes_each, 1))) + 1);
-}
+using kernels::bench::CopiesToExceedCache;
+using kernels::bench::LastLevelCacheBytes;
 
 double ThreadCpuSeconds() {
   timespec ts;

@@ -7,6 +7,8 @@
 // - SetRateCounters(): effective GB/s and weights/s.
 #pragma once
 #include <benchmark/benchmark.h>
+
+#include "kernels/common/cache_info.h"
 #include <time.h>
 #include <unistd.h>
 
@@ -20,31 +22,6 @@
 #include <vector>
 
 namespace qmoe::kernels::bench {
-
-// Size of the last-level cache in bytes (sysconf, then sysfs, then 256 MiB as a safe guess).
-inline int64_t LastLevelCacheBytes() {
-#ifdef _SC_LEVEL3_CACHE_SIZE
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (l3 > 0) return l3;
-#endif
-  for (int idx = 4; idx >= 0; --idx) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) + "/size");
-    std::string s;
-    if (f >> s && !s.empty()) {
-      int64_t v = std::stoll(s);
-      if (s.back() == 'K') v <<= 10;
-      if (s.back() == 'M') v <<= 20;
-      if (v > 0) return v;
-    }
-  }
-  return int64_t{256} << 20;
-}
-
-// Copies of a `bytes_each` object needed so that cycling over them touches `factor` x the LLC.
-inline int CopiesToExceedCache(int64_t bytes_each, double factor = 1.5) {
-  const double need = factor * double(LastLevelCacheBytes());
-  return std::max(2, int(need / double(std::max<int64_t>(bytes_each, 1))) + 1);
-}
 
 // Seconds per iteration, keyed by e.g. "dense_bf16/2080x6144/k1".
 class BaselineTimes {
