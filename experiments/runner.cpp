@@ -93,7 +93,8 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
                     const std::string& db_override) {
   PointPlan p;
   p.cfg = ComposeConfig(config_dir, overrides);
-  auto typed = ValidateConfig(p.cfg, BuildSchema(p.cfg));
+  p.typed = ValidateConfig(p.cfg, BuildSchema(p.cfg));
+  auto& typed = p.typed;
   const YAML::Node& root = p.cfg.root;
   p.experiment = Scalar(root, "experiment", "type");
   const ExperimentInfo& ex = Experiments().Get(p.experiment);
@@ -158,10 +159,9 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
 
   auto t0 = std::chrono::steady_clock::now();
   try {
-    auto typed = ValidateConfig(plan.cfg, BuildSchema(plan.cfg));
     const ExperimentInfo& ex = Experiments().Get(plan.experiment);
-    auto experiment = ex.make(typed["experiment"]);
-    RunContext ctx{plan.cfg.root, typed, db, run_id, plan.seed, plan.run_dir};
+    auto experiment = ex.make(plan.typed.at("experiment"));
+    RunContext ctx{plan.cfg.root, plan.typed, db, run_id, plan.seed, plan.run_dir};
     try {
       experiment->Run(ctx);
     } catch (...) {

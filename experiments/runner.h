@@ -1,6 +1,7 @@
 // Running one point: compose and validate its config, skip it if already done, record the run,
 // run the experiment, and record success or failure.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@ namespace qmoe {
 
 struct PointPlan {
   ComposedConfig cfg;
+  std::map<std::string, ParamMap> typed;  // ValidateConfig's typed sections
   std::string key;           // run key (sha256 hex)
   std::string db_path;
   std::string run_dir;       // results/runs/<key prefix>

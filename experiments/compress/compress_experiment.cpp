@@ -92,7 +92,7 @@ void CompressExperiment::Run(RunContext& ctx) {
     ctx.Metric("cap_hit", r.cap_hit ? 1.0 : 0.0, "", lab);
     ctx.Metric("rel_error", r.rel_error, "", lab);
     ctx.Metric("natural_sparsity", r.natural_sparsity, "fraction", lab);
-    ctx.Metric("bits_per_weight", r.storage_bits / double(r.matrix == "wi" ? cfg.d_ff * cfg.d_model : cfg.d_model * cfg.d_ff), "bits", lab);
+    ctx.Metric("bits_per_weight", r.storage_bits / double(cfg.d_ff * cfg.d_model), "bits", lab);  // wi and wo alike
     ctx.Metric("quant_seconds", r.seconds, "s", lab);
     ctx.Metric("hessian_trace", r.hessian_trace, "", lab);
     for (const auto& [k, v] : r.stats) ctx.Metric(k, v, "", lab);

@@ -51,13 +51,6 @@ Buffer EmbedStack(SwitchModel& model, const std::vector<const data::Sample*>& sa
 
 int64_t CountBlocks(const SwitchConfig& c, Stack s) { return s == Stack::kEncoder ? c.num_layers : c.num_decoder_layers; }
 
-// Everything needed to quantize one group of experts' wi (then wo) matrices in one batched call.
-struct GroupInputs {
-  std::vector<int64_t> experts;
-  std::vector<at::Tensor> z;  // calibration rows after LN_ff, fp32, per expert
-  std::vector<ExpertRecord> records;  // wi then wo, filled progressively
-};
-
 at::Tensor Hessians(const std::vector<at::Tensor>& inputs, int64_t dim) {
   std::vector<at::Tensor> hs;
   for (const auto& a : inputs) hs.push_back(a.size(0) > 0 ? at::mm(a.t(), a) : at::zeros({dim, dim}));
