@@ -20,7 +20,8 @@ void RegisterAllMethods(MethodRegistry& r) {
   RegisterMethod<grids::TernaryMethod>(r, "ternary", "round-to-nearest on the ternary grid {lo, 0, hi}");
   RegisterMethod<gptq::GptqMethod>(r, "gptq", "MoE-batched GPTQ on the minmax or ternary grid");
   RegisterMethod<dict::DictMethod>(r, "dict", "ternary (gptq|rtn) + the static 2^16-entry dictionary code of QMoE (§8)");
-  RegisterMethod<rans::RansMethod>(r, "rans", "ternary (gptq|rtn) + rANS over ternary pairs, per-matrix 12-bit frequencies");
+  RegisterMethod<rans::RansMethod>(r, "rans", "ternary (gptq|rtn) + rANS over ternary pairs, per-matrix 12-bit frequencies",
+                                  /*version=*/2);  // 2: streams (default 8, was 4)
 }
 
 const MethodRegistry& Methods() {

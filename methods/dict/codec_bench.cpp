@@ -26,9 +26,11 @@ const Shape kShapes[] = {{2080, 6144, 21.44}, {6144, 2080, 20.86}, {768, 3072, 2
 
 struct Encoded {
   EncodedMatrix dict;
-  rans::RansMatrix rans;
+  rans::RansMatrix rans;                       // the default (auto) stream count
+  std::map<int, rans::RansMatrix> by_streams;  // the variants timed beside it
   Entropy entropy;
 };
+const int kVariantStreams[] = {4, 8, 16};
 
 const Encoded& Get(const Shape& s) {
   static std::map<int64_t, std::unique_ptr<Encoded>> cache;
@@ -36,7 +38,9 @@ const Encoded& Get(const Shape& s) {
   if (!e) {
     const auto w = RandomTernaryMatrix(s.rows, s.cols, 0.885, 1);
     const TernarySymbols sym = SymbolsFromTernary(w.data(), s.rows, s.cols, SymbolMode::kReference);
-    e = std::make_unique<Encoded>(Encoded{Encode(sym), rans::Encode(sym), EmpiricalEntropy(sym)});
+    e = std::make_unique<Encoded>(Encoded{Encode(sym), rans::Encode(sym), {}, EmpiricalEntropy(sym)});
+    for (int streams : kVariantStreams)
+      e->by_streams[streams] = rans::Encode(sym, rans::kDefaultChunkWeights, streams);
   }
   return *e;
 }
@@ -71,15 +75,27 @@ int main(int argc, char** argv) {
       }
       st.SetItemsProcessed(st.iterations() * s.rows * s.cols);
     })->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("rans_decode/" + Name(s)).c_str(), [s](benchmark::State& st) {
-      const Encoded& e = Get(s);
-      std::vector<float> out(static_cast<size_t>(s.rows * s.cols));
-      for (auto _ : st) {
-        qmoe::rans::Decode(e.rans, out.data());
-        benchmark::DoNotOptimize(out.data());
-      }
-      st.SetItemsProcessed(st.iterations() * s.rows * s.cols);
-    })->Unit(benchmark::kMillisecond);
+    // rans_decode: the default format and decoder; _scalar, _avx2: the other paths on the same
+    // stream; rans_sN: other stream counts (4 = method version 1).
+    using qmoe::rans::DecodePath;
+    auto rans_bench = [s](const std::string& name, int streams, DecodePath path) {
+      if (!qmoe::rans::DecodePathAvailable(path)) return;
+      benchmark::RegisterBenchmark((name + "/" + Name(s)).c_str(), [s, streams, path](benchmark::State& st) {
+        const Encoded& e = Get(s);
+        const qmoe::rans::RansMatrix& m = streams == 0 ? e.rans : e.by_streams.at(streams);
+        std::vector<float> out(static_cast<size_t>(s.rows * s.cols));
+        for (auto _ : st) {
+          qmoe::rans::Decode(m, out.data(), path);
+          benchmark::DoNotOptimize(out.data());
+        }
+        st.SetItemsProcessed(st.iterations() * s.rows * s.cols);
+      })->Unit(benchmark::kMillisecond);
+    };
+    rans_bench("rans_decode", 0, DecodePath::kAuto);
+    rans_bench("rans_decode_scalar", 0, DecodePath::kScalar);
+    rans_bench("rans_decode_avx2", 0, DecodePath::kAvx2);
+    for (int streams : kVariantStreams)
+      rans_bench("rans_s" + std::to_string(streams) + "_decode", streams, DecodePath::kAuto);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -87,8 +103,9 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&rep);
 
   std::printf("\nrates are compression ratios vs bf16 (16 bits/weight); i.i.d. ternary p0 = 0.885, seed 1\n");
-  std::printf("%-10s %8s %6s %9s %9s %9s %9s | %9s %9s %7s %7s\n", "shape", "dict_ref", "check", "dict_exact",
-              "rans", "rans_nomm", "entropy", "dict_Mw/s", "rans_Mw/s", "speed", "size");
+  std::printf("%-10s %8s %6s %9s %9s %9s %9s | %9s %9s %7s %7s | %7s %7s %7s %7s %7s\n", "shape", "dict_ref", "check",
+              "dict_exact", "rans", "rans_nomm", "entropy", "dict_Mw/s", "rans_Mw/s", "speed", "size", "scalar", "avx2",
+              "s4", "s8", "s16");
   bool all_ok = true;
   for (const Shape& s : kShapes) {
     const Encoded& e = Get(s);
@@ -102,14 +119,18 @@ int main(int argc, char** argv) {
       return it == rep.seconds.end() ? 0.0 : n / it->second / 1e6;
     };
     const double d = mws("dict_decode"), r = mws("rans_decode");
-    std::printf("%-10s %8.2f %6.2f%s %9.2f %9.2f %9.2f %9.2f | %9.1f %9.1f %6.2fx %6.3fx\n", Name(s).c_str(), ref_rate,
-                s.check_rate, ok ? " " : "!", 16 * n / dict_bits, 16 * n / rans_bits,
+    auto vs_dict = [&](const std::string& key) { return d > 0 ? mws(key) / d : 0.0; };
+    std::printf("%-10s %8.2f %6.2f%s %9.2f %9.2f %9.2f %9.2f | %9.1f %9.1f %6.2fx %6.3fx | %6.2fx %6.2fx %6.2fx %6.2fx %6.2fx\n",
+                Name(s).c_str(), ref_rate, s.check_rate, ok ? " " : "!", 16 * n / dict_bits, 16 * n / rans_bits,
                 16 * n / (rans_bits - 32.0 * double(s.rows)), 16.0 / e.entropy.pair_bits, d, r, d > 0 ? r / d : 0.0,
-                rans_bits / dict_bits);
+                rans_bits / dict_bits, vs_dict("rans_decode_scalar"), vs_dict("rans_decode_avx2"),
+                vs_dict("rans_s4_decode"), vs_dict("rans_s8_decode"), vs_dict("rans_s16_decode"));
   }
   std::printf("dict_ref = the reference's ideal-rate formula (§8.9, check ±0.3%s); rans_nomm excludes the per-row\n"
-              "min/max; entropy = empirical pair entropy (no side info); speed = rans/dict decode throughput (CPU time);\n"
-              "size = rans/dict exact bits\n",
+              "min/max; entropy = empirical pair entropy (no side info); speed = rans/dict decode throughput (CPU time,\n"
+              "default format (auto streams: 32 here), fastest path); size = rans/dict exact bits; then decode\n"
+              "throughput over dict of the default format on the scalar and AVX2 paths, and of 4 (method version 1),\n"
+              "8 and 16 streams (0 = not run)\n",
               all_ok ? ": all within" : ": '!' = OUTSIDE");
   return 0;
 }

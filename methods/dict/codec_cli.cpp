@@ -21,7 +21,7 @@ constexpr const char* kDecSha = "c09862c453fe122634070a475357ff81a679aff65829d84
 constexpr const char* kUsage =
     "usage: qmoe codec dictionary --dump FILE\n"
     "       qmoe codec rate --rows R --cols C [--p0 0.885] [--seed 1] [--symbols reference|exact_zeros]"
-    " [--chunk-weights 32768]";
+    " [--chunk-weights 131072] [--streams 0]";
 
 // "--key value" pairs; every key must be in `known`.
 std::map<std::string, std::string> ParseFlags(const std::vector<std::string>& args, size_t from,
@@ -78,7 +78,8 @@ int DumpDictionary(const std::vector<std::string>& args, std::ostream& out) {
 }
 
 int Rate(const std::vector<std::string>& args, std::ostream& out) {
-  const auto flags = ParseFlags(args, 1, {"rows", "cols", "p0", "seed", "symbols", "chunk-weights"}, "rate");
+  const auto flags = ParseFlags(args, 1, {"rows", "cols", "p0", "seed", "symbols", "chunk-weights", "streams"},
+                                "rate");
   const int64_t rows = Number<int64_t>(flags, "rows", 0, true, "rate");
   const int64_t cols = Number<int64_t>(flags, "cols", 0, true, "rate");
   const double p0 = Number<double>(flags, "p0", 0.885, false, "rate");
@@ -88,13 +89,16 @@ int Rate(const std::vector<std::string>& args, std::ostream& out) {
              " >= 1 with rows*cols <= 2^32, got ", rows, "x", cols);
   QMOE_CHECK(p0 >= 0 && p0 <= 1, "qmoe codec rate: --p0 must be in [0, 1], got ", p0);
   QMOE_CHECK(chunk >= 1, "qmoe codec rate: --chunk-weights must be >= 1, got ", chunk);
+  const int streams = Number<int>(flags, "streams", rans::kAutoStreams, false, "rate");
+  QMOE_CHECK(streams >= 0 && streams <= rans::kMaxStreams, "qmoe codec rate: --streams must be in [0, ",
+             rans::kMaxStreams, "] (0 = auto), got ", streams);
   const SymbolMode mode =
       ParseSymbolMode(flags.count("symbols") ? flags.at("symbols") : "reference", "qmoe codec rate: --symbols");
 
   const std::vector<float> w = RandomTernaryMatrix(rows, cols, p0, seed);
   const TernarySymbols s = SymbolsFromTernary(w.data(), rows, cols, mode);
   const EncodedMatrix d = Encode(s);
-  const rans::RansMatrix r = rans::Encode(s, chunk);
+  const rans::RansMatrix r = rans::Encode(s, chunk, streams);
   const Entropy h = EmpiricalEntropy(s);
   const double n = double(rows * cols), minmax_bits = 32.0 * double(rows);
   auto line = [&](const std::string& what, double bits, const std::string& note) {
@@ -108,7 +112,8 @@ int Rate(const std::vector<std::string>& args, std::ostream& out) {
   line("dict, reference \"ideal rate\"", 16.0 * n / ReferenceIdealRate(rows, cols, int64_t(d.codes.size())),
        "16 bits/codeword + 64 bits/row (§8.9)");
   line("rans, exact bits", double(rans::StorageBits(r)),
-       StrCat(r.words.size(), " words, ", r.chunk_off.size() - 1, " chunks of ", r.chunk_rows, " rows"));
+       StrCat(r.words.size(), " words, ", r.chunk_off.size() - 1, " chunks of ", r.chunk_rows, " rows, ",
+              r.streams, " streams"));
   line("rans, without per-row min/max", double(rans::StorageBits(r)) - minmax_bits, "");
   line("empirical entropy (pairs)", h.pair_bits * n, "");
   line("empirical entropy (i.i.d.)", h.iid_bits * n, "");

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "framework/core/error.h"
+#include "methods/rans/rans_decode_simd.h"
 
 namespace qmoe::rans {
 namespace {
@@ -20,15 +21,14 @@ std::array<uint32_t, kSymbols + 1> Cumulative(const std::array<uint16_t, kSymbol
 // Decoded pairs -> weights of one row (pair k covers columns 2k and 2k+1; an odd width's last
 // pair covers only the last column and must have a zero second symbol).
 void ExpandRow(const uint8_t* pairs, int64_t cols, float lo, float hi, float* out, const std::string& what,
-               int64_t row) {
+               int64_t row, DecodePath path) {
   const float lev[3] = {0.0f, lo, hi};
   float tab[kSymbols][2];
   for (int r = 0; r < kSymbols; ++r) tab[r][0] = lev[r % 3], tab[r][1] = lev[r / 3];
   const int64_t full = cols / 2;
-  for (int64_t k = 0; k < full; ++k) {
-    out[2 * k] = tab[pairs[k]][0];
-    out[2 * k + 1] = tab[pairs[k]][1];
-  }
+  if (path == DecodePath::kAvx512) detail::ExpandPairsAvx512(pairs, full, lo, hi, out);
+  else if (path == DecodePath::kAvx2) detail::ExpandPairsAvx2(pairs, full, lo, hi, out);
+  else for (int64_t k = 0; k < full; ++k) std::memcpy(out + 2 * k, tab[pairs[k]], sizeof tab[0]);
   if (cols % 2) {
     QMOE_CHECK(pairs[full] < 3, what, ": row ", row, " has a nonzero padding symbol after the last column");
     out[cols - 1] = tab[pairs[full]][0];
@@ -71,11 +71,16 @@ std::array<uint16_t, kSymbols> QuantizeFrequencies(const std::array<int64_t, kSy
   return out;
 }
 
-RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights) {
+int AutoStreams(int64_t rows, int64_t cols) { return rows * cols >= (int64_t(1) << 20) ? 32 : 8; }
+
+RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights, int streams) {
   QMOE_CHECK(s.rows >= 1 && s.cols >= 1 && s.sym.size() == size_t(s.rows * s.cols) &&
                  s.minmax_bf16.size() == size_t(2 * s.rows),
              "rans encode: inconsistent TernarySymbols (", s.rows, "x", s.cols, ")");
   QMOE_CHECK(chunk_weights >= 1, "rans encode: chunk_weights must be >= 1, got ", chunk_weights);
+  QMOE_CHECK(streams >= 0 && streams <= kMaxStreams, "rans encode: streams must be in [1, ", kMaxStreams,
+             "] or 0 (auto), got ", streams);
+  if (streams == kAutoStreams) streams = AutoStreams(s.rows, s.cols);
   const int64_t np = dict::PairsPerRow(s.cols);
   std::vector<uint8_t> pairs(static_cast<size_t>(s.rows * np));
   for (int64_t r = 0; r < s.rows; ++r) dict::RowPairs(s.sym.data() + r * s.cols, s.cols, pairs.data() + r * np);
@@ -86,6 +91,7 @@ RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights) {
   m.rows = s.rows;
   m.cols = s.cols;
   m.chunk_rows = int32_t(std::clamp<int64_t>(chunk_weights / s.cols, 1, s.rows));
+  m.streams = streams;
   m.freq = QuantizeFrequencies(counts);
   m.minmax_bf16 = s.minmax_bf16;
   const auto cum = Cumulative(m.freq);
@@ -96,11 +102,10 @@ RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights) {
     const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
     const uint8_t* sym = pairs.data() + r0 * np;
     const int64_t n = (r1 - r0) * np;
-    uint32_t x[kStreams];
-    for (auto& xi : x) xi = kLow;
+    std::vector<uint32_t> x(size_t(streams), kLow);
     buf.clear();
     for (int64_t i = n - 1; i >= 0; --i) {
-      uint32_t& xi = x[i % kStreams];
+      uint32_t& xi = x[size_t(i % streams)];
       const uint32_t f = m.freq[sym[i]], c = cum[sym[i]];
       // Renormalize so that the coded state stays below 2^32 (one word always suffices).
       if (uint64_t(xi) >= (uint64_t(f) << (32 - kScaleBits))) {
@@ -109,9 +114,9 @@ RansMatrix Encode(const dict::TernarySymbols& s, int64_t chunk_weights) {
       }
       xi = ((xi / f) << kScaleBits) + (xi % f) + c;
     }
-    for (int k = kStreams - 1; k >= 0; --k) {
-      buf.push_back(uint16_t(x[k] >> 16));
-      buf.push_back(uint16_t(x[k] & 0xffff));
+    for (int k = streams - 1; k >= 0; --k) {
+      buf.push_back(uint16_t(x[size_t(k)] >> 16));
+      buf.push_back(uint16_t(x[size_t(k)] & 0xffff));
     }
     m.words.insert(m.words.end(), buf.rbegin(), buf.rend());
     QMOE_CHECK(m.words.size() <= size_t(INT32_MAX), "rans encode: more than 2^31 words");
@@ -125,6 +130,8 @@ void Validate(const RansMatrix& m, const std::string& what) {
   QMOE_CHECK(m.rows < (int64_t(1) << 31) && m.cols < (int64_t(1) << 31) && m.rows * m.cols < (int64_t(1) << 48),
              what, ": shape ", m.rows, "x", m.cols, " is too large");
   QMOE_CHECK(m.chunk_rows >= 1, what, ": chunk_rows must be >= 1, got ", m.chunk_rows);
+  QMOE_CHECK(m.streams >= 1 && m.streams <= kMaxStreams, what, ": streams must be in [1, ", kMaxStreams, "], got ",
+             m.streams);
   uint32_t sum = 0;
   for (uint16_t f : m.freq) sum += f;
   QMOE_CHECK(sum == kScale, what, ": frequencies sum to ", sum, ", expected ", kScale);
@@ -135,8 +142,8 @@ void Validate(const RansMatrix& m, const std::string& what) {
   QMOE_CHECK(int64_t(m.chunk_off[chunks]) == int64_t(m.words.size()), what, ": chunk_off[", chunks, "] is ",
              m.chunk_off[chunks], ", expected the word count ", m.words.size());
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    QMOE_CHECK(int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch] >= 2 * kStreams, what, ": chunk ", ch, " has ",
-               int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch], " words, fewer than its ", 2 * kStreams,
+    QMOE_CHECK(int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch] >= 2 * m.streams, what, ": chunk ", ch, " has ",
+               int64_t(m.chunk_off[ch + 1]) - m.chunk_off[ch], " words, fewer than its ", 2 * m.streams,
                " state words (or chunk_off decreases)");
   }
   QMOE_CHECK(m.minmax_bf16.size() == size_t(2 * m.rows), what, ": ter_minmax has ", m.minmax_bf16.size(),
@@ -151,62 +158,96 @@ void Validate(const RansMatrix& m, const std::string& what) {
 namespace {
 
 // Reads a chunk's initial states; checks they are normalized.
-void InitStates(const uint16_t* w, uint32_t x[kStreams], const std::string& what, int64_t ch) {
-  for (int k = 0; k < kStreams; ++k) {
+void InitStates(const uint16_t* w, int streams, uint32_t* x, const std::string& what, int64_t ch) {
+  for (int k = 0; k < streams; ++k) {
     x[k] = uint32_t(w[2 * k]) | (uint32_t(w[2 * k + 1]) << 16);
     QMOE_CHECK(x[k] >= kLow, what, ": chunk ", ch, " state ", k, " is ", x[k], ", below 2^16");
   }
 }
 
-void CheckChunkEnd(const uint32_t x[kStreams], int64_t pos, int64_t end, const std::string& what, int64_t ch) {
+void CheckChunkEnd(const uint32_t* x, int streams, int64_t pos, int64_t end, const std::string& what, int64_t ch) {
+  QMOE_CHECK(pos <= end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
   QMOE_CHECK(pos == end, what, ": chunk ", ch, " has ", end - pos, " unread words");
-  for (int k = 0; k < kStreams; ++k)
+  for (int k = 0; k < streams; ++k)
     QMOE_CHECK(x[k] == kLow, what, ": chunk ", ch, " state ", k, " ends at ", x[k], ", expected 2^16 (corrupt stream)");
+}
+
+// One decode step of state xi: its symbol to *dst, then renormalization. Branchless: the read
+// index is clamped into the chunk (which holds >= 2 words), and a read past the end shows as
+// pos > end, checked once after the chunk.
+inline void Step(const uint32_t* lut, const uint16_t* w, int64_t& pos, int64_t end, uint32_t& xi, uint8_t* dst) {
+  const uint32_t e = lut[xi & (kScale - 1)];
+  *dst = uint8_t(e & 15u);
+  xi = ((e >> 4) & 0x1fffu) * (xi >> kScaleBits) + (xi & (kScale - 1)) - (e >> 17);
+  const bool need = xi < kLow;
+  const uint32_t word = w[pos < end ? pos : end - 1];
+  xi = need ? (xi << 16) | word : xi;
+  pos += need;
+}
+
+// Symbols [i, n) of a chunk whose steps before i are done (i is a multiple of the stream count).
+// S > 0 unrolls the S independent states of a step; S = 0 takes the stream count at run time.
+template <int S>
+void DecodeSteps(const uint32_t* lut, const uint16_t* w, int64_t& pos, int64_t end, uint32_t* x, int streams,
+                 uint8_t* pairs, int64_t i, int64_t n) {
+  if constexpr (S > 0) {
+    for (; i + S <= n; i += S)
+      for (int k = 0; k < S; ++k) Step(lut, w, pos, end, x[k], &pairs[i + k]);
+  }
+  for (; i < n; ++i) Step(lut, w, pos, end, x[i % streams], &pairs[i]);
 }
 
 }  // namespace
 
-void Decode(const RansMatrix& m, float* out) {
-  const std::string what = "rans matrix";
-  Validate(m, what);
-  // slot -> symbol | freq << 4 | cum << 17 (freq <= 4096 needs 13 bits, cum < 4096 needs 12).
-  const auto cum = Cumulative(m.freq);
+std::vector<uint32_t> SlotTable(const std::array<uint16_t, kSymbols>& freq) {
+  const auto cum = Cumulative(freq);
   std::vector<uint32_t> lut(kScale);
   for (int s = 0; s < kSymbols; ++s)
-    for (uint32_t j = cum[s]; j < cum[s + 1]; ++j) lut[j] = uint32_t(s) | (uint32_t(m.freq[s]) << 4) | (cum[s] << 17);
+    for (uint32_t j = cum[s]; j < cum[s + 1]; ++j) lut[j] = uint32_t(s) | (uint32_t(freq[s]) << 4) | (cum[s] << 17);
+  return lut;
+}
+
+bool DecodePathAvailable(DecodePath path) {
+  switch (path) {
+    case DecodePath::kAvx2: return detail::HaveAvx2();
+    case DecodePath::kAvx512: return detail::HaveAvx512();
+    default: return true;
+  }
+}
+
+void Decode(const RansMatrix& m, float* out, DecodePath path) {
+  const std::string what = "rans matrix";
+  QMOE_CHECK(DecodePathAvailable(path), "rans decode: the ", path == DecodePath::kAvx2 ? "AVX2" : "AVX-512",
+             " path was requested but this CPU does not support it");
+  Validate(m, what);
+  if (path == DecodePath::kAuto)
+    path = detail::HaveAvx512() && m.streams % 16 == 0 ? DecodePath::kAvx512
+           : detail::HaveAvx2()                         ? DecodePath::kAvx2
+                                                        : DecodePath::kScalar;
+  const std::vector<uint32_t> lut = SlotTable(m.freq);
   const int64_t np = dict::PairsPerRow(m.cols), chunks = NumChunks(m.rows, m.chunk_rows);
   std::vector<uint8_t> pairs(static_cast<size_t>(int64_t(m.chunk_rows) * np));
+  uint32_t x[kMaxStreams];
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows), n = (r1 - r0) * np;
     const uint16_t* w = m.words.data();
-    int64_t pos = m.chunk_off[ch] + 2 * kStreams;
+    int64_t pos = m.chunk_off[ch] + 2 * m.streams;
     const int64_t end = m.chunk_off[ch + 1];
-    uint32_t x[kStreams];
-    InitStates(w + m.chunk_off[ch], x, what, ch);
-    // Branchless renormalization: the read index is clamped into the chunk (which holds >= 8
-    // words), and a read past the end is detected once, after the chunk.
-    auto step = [&](uint32_t& xi, uint8_t* dst) {
-      const uint32_t e = lut[xi & (kScale - 1)];
-      *dst = uint8_t(e & 15u);
-      xi = ((e >> 4) & 0x1fffu) * (xi >> kScaleBits) + (xi & (kScale - 1)) - (e >> 17);
-      const bool need = xi < kLow;
-      const uint32_t word = w[pos < end ? pos : end - 1];
-      xi = need ? (xi << 16) | word : xi;
-      pos += need;
-    };
+    InitStates(w + m.chunk_off[ch], m.streams, x, what, ch);
     int64_t i = 0;
-    for (; i + kStreams <= n; i += kStreams) {  // the 4 states are independent chains
-      step(x[0], &pairs[i]);
-      step(x[1], &pairs[i + 1]);
-      step(x[2], &pairs[i + 2]);
-      step(x[3], &pairs[i + 3]);
+    if (path == DecodePath::kAvx512) i = detail::DecodeStepsAvx512(m.freq.data(), w, pos, end, x, m.streams, pairs.data(), n);
+    if (path == DecodePath::kAvx2) i = detail::DecodeStepsAvx2(m.freq.data(), w, pos, end, x, m.streams, pairs.data(), n);
+    switch (m.streams) {
+      case 4: DecodeSteps<4>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
+      case 8: DecodeSteps<8>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
+      case 16: DecodeSteps<16>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
+      case 32: DecodeSteps<32>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
+      default: DecodeSteps<0>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
     }
-    for (; i < n; ++i) step(x[i % kStreams], &pairs[i]);
-    QMOE_CHECK(pos <= end, what, ": chunk ", ch, " reads past its end (corrupt stream)");
-    CheckChunkEnd(x, pos, end, what, ch);
+    CheckChunkEnd(x, m.streams, pos, end, what, ch);
     for (int64_t r = r0; r < r1; ++r)
       ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
-                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r);
+                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r, path);
   }
 }
 
@@ -217,13 +258,13 @@ void DecodeRef(const RansMatrix& m, float* out) {
   const int64_t np = dict::PairsPerRow(m.cols), chunks = NumChunks(m.rows, m.chunk_rows);
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
-    int64_t pos = m.chunk_off[ch] + 2 * kStreams;
+    int64_t pos = m.chunk_off[ch] + 2 * m.streams;
     const int64_t end = m.chunk_off[ch + 1];
-    uint32_t x[kStreams];
-    InitStates(m.words.data() + m.chunk_off[ch], x, what, ch);
+    std::vector<uint32_t> x(size_t(m.streams));
+    InitStates(m.words.data() + m.chunk_off[ch], m.streams, x.data(), what, ch);
     std::vector<uint8_t> pairs;
     for (int64_t i = 0; i < (r1 - r0) * np; ++i) {
-      uint32_t& xi = x[i % kStreams];
+      uint32_t& xi = x[size_t(i % m.streams)];
       const uint32_t slot = xi % kScale;
       int s = 0;
       while (!(slot >= cum[s] && slot < cum[s + 1])) ++s;  // sum == 4096, so some s matches
@@ -234,10 +275,10 @@ void DecodeRef(const RansMatrix& m, float* out) {
         xi = xi * 65536u + m.words[pos++];
       }
     }
-    CheckChunkEnd(x, pos, end, what, ch);
+    CheckChunkEnd(x.data(), m.streams, pos, end, what, ch);
     for (int64_t r = r0; r < r1; ++r)
       ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
-                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r);
+                Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r, DecodePath::kScalar);
   }
 }
 

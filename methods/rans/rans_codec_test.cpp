@@ -15,15 +15,28 @@ namespace {
 
 using dict::SymbolMode;
 
-RansMatrix RoundTrip(const std::vector<float>& w, int64_t rows, int64_t cols, SymbolMode mode, int64_t chunk) {
-  const RansMatrix m = rans::Encode(dict::SymbolsFromTernary(w.data(), rows, cols, mode), chunk);
+// The decode paths this CPU can run (the SIMD ones are skipped where absent, and say so once).
+std::vector<DecodePath> Paths() {
+  std::vector<DecodePath> p;
+  for (DecodePath d : {DecodePath::kAuto, DecodePath::kScalar, DecodePath::kAvx2, DecodePath::kAvx512})
+    if (DecodePathAvailable(d)) p.push_back(d);
+  return p;
+}
+
+RansMatrix RoundTrip(const std::vector<float>& w, int64_t rows, int64_t cols, SymbolMode mode, int64_t chunk,
+                     int streams = kAutoStreams) {
+  const RansMatrix m = rans::Encode(dict::SymbolsFromTernary(w.data(), rows, cols, mode), chunk, streams);
   EXPECT_NO_THROW(Validate(m));
-  std::vector<float> want(w.size()), fast(w.size(), -7.0f), ref(w.size(), -7.0f);
+  std::vector<float> want(w.size()), ref(w.size(), -7.0f);
   for (size_t i = 0; i < w.size(); ++i) want[i] = dict::Bf16BitsToFloat(dict::FloatToBf16Bits(w[i]));
-  Decode(m, fast.data());
   DecodeRef(m, ref.data());
-  EXPECT_EQ(fast, want) << rows << "x" << cols << " chunk " << chunk;
-  EXPECT_EQ(ref, want) << rows << "x" << cols << " chunk " << chunk;
+  EXPECT_EQ(ref, want) << rows << "x" << cols << " chunk " << chunk << " streams " << m.streams;
+  for (DecodePath path : Paths()) {
+    std::vector<float> fast(w.size(), -7.0f);
+    Decode(m, fast.data(), path);
+    EXPECT_EQ(fast, want) << rows << "x" << cols << " chunk " << chunk << " streams " << m.streams << " path "
+                          << int(path);
+  }
   return m;
 }
 
@@ -40,15 +53,30 @@ TEST_P(RansRoundTrip, RandomTernaryBothModesSeveralChunkSizes) {
       RoundTrip(w, rows, cols, SymbolMode::kReference, chunk);
       RoundTrip(w, rows, cols, SymbolMode::kExactZeros, chunk);
     }
+    // Every stream count the SIMD paths take in whole vectors, and odd ones for the scalar path.
+    for (int streams : {1, 3, 4, 8, 16, 24, 32}) RoundTrip(w, rows, cols, SymbolMode::kReference, 300, streams);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, RansRoundTrip,
                          ::testing::Values(Shape{1, 1}, Shape{1, 2}, Shape{1, 3}, Shape{1, 29}, Shape{19, 45},
-                                           Shape{19, 768}, Shape{111, 7}, Shape{111, 130}, Shape{3, 1001}),
+                                           Shape{19, 768}, Shape{111, 7}, Shape{111, 130}, Shape{3, 1001},
+                                           Shape{64, 517}),
                          [](const auto& i) {
                            return std::to_string(i.param.rows) + "x" + std::to_string(i.param.cols);
                          });
+
+// Long chunks keep the SIMD loops busy for thousands of steps (the shapes above mostly exercise
+// their edges); p0 = 0.5 makes renormalization frequent.
+TEST(RansCodec, LargeMatrixAllPathsAllStreamCounts) {
+  const int64_t rows = 300, cols = 1001;
+  for (double p0 : {0.885, 0.5}) {
+    const auto w = dict::RandomTernaryMatrix(rows, cols, p0, 5);
+    for (int streams : {8, 16, 32}) RoundTrip(w, rows, cols, SymbolMode::kReference, kDefaultChunkWeights, streams);
+  }
+  EXPECT_EQ(AutoStreams(1024, 1024), 32);
+  EXPECT_EQ(AutoStreams(1024, 1023), 8);
+}
 
 TEST(RansCodec, DegenerateRows) {
   const int64_t rows = 4, cols = 33;
@@ -62,7 +90,7 @@ TEST(RansCodec, DegenerateRows) {
   std::vector<float> z(rows * cols, 0.0f);
   const RansMatrix m = RoundTrip(z, rows, cols, SymbolMode::kExactZeros, kDefaultChunkWeights);
   EXPECT_EQ(m.freq[0], kScale);
-  EXPECT_EQ(m.words.size(), size_t(2 * kStreams));
+  EXPECT_EQ(m.words.size(), size_t(2 * m.streams));
 }
 
 TEST(RansCodec, QuantizedFrequenciesSumTo4096AndKeepRareSymbols) {
@@ -132,24 +160,49 @@ TEST(RansCodecCorrupt, StructuralErrors) {
   { auto m = Small(); m.words[0] = 0, m.words[1] = 0; ExpectRejected(m, "state below 2^16"); }
 }
 
+TEST(RansCodecCorrupt, StreamCount) {
+  { auto m = Small(); m.streams = 0; ExpectRejected(m, "streams 0"); }
+  { auto m = Small(); m.streams = 33; ExpectRejected(m, "streams 33"); }
+  { auto m = Small(); m.streams = 4; ExpectRejected(m, "8-stream data read as 4 streams"); }
+}
+
+// Every path, on every stream count with a SIMD loop: a flipped word is an error (or, rarely, a
+// different valid decode) and the paths agree on which, and on the floats when they decode.
 TEST(RansCodecCorrupt, AlmostEveryWordFlipIsDetectedAndNoneCrashes) {
-  const RansMatrix base = Small();
-  std::mt19937 rng(3);
-  int rejected = 0, trials = 0;
-  for (size_t i = 0; i < base.words.size(); ++i) {
-    RansMatrix m = base;
-    m.words[i] ^= uint16_t(1 + rng() % 0xffff);
-    std::vector<float> out(static_cast<size_t>(m.rows * m.cols));
-    ++trials;
-    try {
-      Decode(m, out.data());
-    } catch (const Error&) {
-      ++rejected;
+  for (int streams : {4, 8, 16, 32}) {
+    const auto w = dict::RandomTernaryMatrix(40, 300, 0.885, 9);
+    const RansMatrix base = rans::Encode(dict::SymbolsFromTernary(w.data(), 40, 300, SymbolMode::kReference), 3000,
+                                         streams);
+    std::mt19937 rng(3);
+    int rejected = 0, trials = 0;
+    for (size_t i = 0; i < base.words.size(); i += 3) {
+      RansMatrix m = base;
+      m.words[i] ^= uint16_t(1 + rng() % 0xffff);
+      std::vector<float> ref(static_cast<size_t>(m.rows * m.cols));
+      bool ref_ok = true;
+      try {
+        DecodeRef(m, ref.data());
+      } catch (const Error&) {
+        ref_ok = false;
+      }
+      ++trials;
+      rejected += !ref_ok;
+      for (DecodePath path : Paths()) {
+        std::vector<float> out(ref.size());
+        bool ok = true;
+        try {
+          Decode(m, out.data(), path);
+        } catch (const Error&) {
+          ok = false;
+        }
+        ASSERT_EQ(ok, ref_ok) << "word " << i << " streams " << streams << " path " << int(path);
+        if (ok) ASSERT_EQ(out, ref) << "word " << i << " streams " << streams << " path " << int(path);
+      }
     }
+    // A changed word perturbs every later state of its chain; ending exactly at 2^16 with all
+    // words consumed by chance is rare. Require 90%.
+    EXPECT_GT(rejected, trials * 9 / 10) << rejected << " of " << trials << ", " << streams << " streams";
   }
-  // A changed word perturbs every later state of its chain; ending exactly at 2^16 with all words
-  // consumed by chance is rare. Require 90%.
-  EXPECT_GT(rejected, trials * 9 / 10) << rejected << " of " << trials;
 }
 
 }  // namespace

@@ -10,15 +10,18 @@ namespace qmoe::rans {
 RansMethod::RansMethod(const Params& p)
     : inner_(dict::MakeTernaryQuantizer(p.inner, "rans")),
       mode_(dict::ParseSymbolMode(p.inner.symbols, "method 'rans': symbols")),
-      chunk_weights_(p.chunk_weights) {
+      chunk_weights_(p.chunk_weights),
+      streams_(int(p.streams)) {
   QMOE_CHECK(chunk_weights_ >= 1, "method 'rans': chunk_weights must be >= 1, got ", chunk_weights_);
+  QMOE_CHECK(p.streams >= 0 && p.streams <= kMaxStreams, "method 'rans': streams must be in [1, ", kMaxStreams,
+             "] or 0 (auto), got ", p.streams);
 }
 
 std::map<std::string, at::Tensor> PackRans(const RansMatrix& m) {
   return {{"rans_words", dict::I16Tensor(m.words)},
           {"chunk_off", dict::I32Tensor(m.chunk_off)},
           {"freq", dict::I16Tensor(std::vector<uint16_t>(m.freq.begin(), m.freq.end()))},
-          {"rans_meta", dict::I32Tensor({m.chunk_rows, kStreams})},
+          {"rans_meta", dict::I32Tensor({m.chunk_rows, m.streams})},
           {"ter_minmax", dict::Bf16Tensor(m.minmax_bf16)},
           {"shape", dict::I32Tensor({int32_t(m.rows), int32_t(m.cols)})}};
 }
@@ -28,11 +31,11 @@ RansMatrix UnpackRans(const std::map<std::string, at::Tensor>& packed, const std
   QMOE_CHECK(shape[0] >= 1 && shape[1] >= 1, what, ": packed shape is ", shape[0], "x", shape[1],
              ", expected at least 1x1");
   const std::vector<int32_t> meta = dict::ReadI32(packed, "rans_meta", what, 2);
-  QMOE_CHECK(meta[1] == kStreams, what, ": rans_meta streams is ", meta[1], ", this build decodes ", kStreams);
   RansMatrix m;
   m.rows = shape[0];
   m.cols = shape[1];
   m.chunk_rows = meta[0];
+  m.streams = meta[1];  // Validate checks the range
   const std::vector<uint16_t> freq = dict::ReadI16(packed, "freq", what, kSymbols);
   std::copy(freq.begin(), freq.end(), m.freq.begin());
   m.words = dict::ReadI16(packed, "rans_words", what);
@@ -51,7 +54,7 @@ QuantOutput RansMethod::Quantize(const QuantTarget& target) const {
   for (int64_t e = 0; e < g; ++e) {
     const std::string name = e < int64_t(target.names.size()) ? target.names[e] : StrCat("matrix ", e);
     const dict::TernarySymbols s = dict::MatrixSymbols(inner.weight[e], mode_, StrCat("method 'rans': ", name));
-    const RansMatrix m = Encode(s, chunk_weights_);
+    const RansMatrix m = Encode(s, chunk_weights_, streams_);
     at::Tensor dec = out.weight[e];
     Decode(m, dec.data_ptr<float>());
     QMOE_ASSERT(at::equal(dec, inner.weight[e].to(at::kBFloat16).to(at::kFloat)), "rans round trip of ", name);

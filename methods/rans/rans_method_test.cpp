@@ -43,6 +43,19 @@ TEST(RansMethod, SameWeightsAsDictAndReadsBack) {
   }
 }
 
+// Version 1 wrote 4 streams; such packed matrices still read back, and every stream count
+// round-trips through the method.
+TEST(RansMethod, EveryStreamCountReadsBack) {
+  const QuantTarget t = Target(1, 37, 130);
+  for (int64_t streams : {1, 4, 8, 16, 32}) {
+    auto rans = Methods().Get("rans").make(
+        {{"quantizer", std::string("rtn")}, {"chunk_weights", int64_t(1000)}, {"streams", streams}});
+    const QuantOutput q = rans->Quantize(t);
+    EXPECT_EQ(q.matrices[0].packed.at("rans_meta")[1].item<int32_t>(), streams);
+    EXPECT_TRUE(at::equal(rans->Dequantize(q.matrices[0].packed), q.weight[0])) << streams << " streams";
+  }
+}
+
 TEST(RansMethod, BadPackedInputIsOneError) {
   auto rans = Methods().Get("rans").make({{"quantizer", std::string("rtn")}, {"chunk_weights", int64_t(40)}});
   const QuantOutput q = rans->Quantize(Target(1, 7, 33));
@@ -56,7 +69,11 @@ TEST(RansMethod, BadPackedInputIsOneError) {
     }
   };
   { auto p = good; p.erase("freq"); expect_error(p, "'freq' is missing"); }
-  { auto p = good; p["rans_meta"] = dict::I32Tensor({1, 8}); expect_error(p, "streams"); }
+  { auto p = good; p["rans_meta"] = dict::I32Tensor({1, 33}); expect_error(p, "streams must be in [1, 32]"); }
+  { auto p = good; p["rans_meta"] = dict::I32Tensor({1, 0}); expect_error(p, "streams must be in [1, 32]"); }
+  // The stream count is part of the format: the 8-stream data read as 4 streams is corrupt.
+  ASSERT_EQ(good.at("rans_meta")[1].item<int32_t>(), 8);  // auto for a small matrix
+  { auto p = good; p["rans_meta"] = dict::I32Tensor({1, 4}); expect_error(p, "rans matrix: chunk"); }
   { auto p = good; p["freq"] = p["freq"].clone(); p["freq"][0] += 1; expect_error(p, "frequencies sum"); }
   { auto p = good; p["rans_words"] = p["rans_words"].clone(); p["rans_words"][9] += 1; expect_error(p, "rans matrix: chunk"); }
 }
