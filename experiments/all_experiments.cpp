@@ -21,8 +21,10 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
                                         "greedy generation time: dict experts on the sub-1-bit CPU kernels vs a baseline",
                                         /*uses_method=*/false, /*uses_model=*/true);
   RegisterExperiment<KernelsExperiment>(r, "kernels",
-                                        "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates",
-                                        /*uses_method=*/false, /*uses_model=*/false);
+                                        "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates "
+                                        "and decode speeds",
+                                        /*uses_method=*/false, /*uses_model=*/false,
+                                        /*version=*/2);  // 2: decode speeds, rans streams auto
 }
 
 const ExperimentRegistry& Experiments() {

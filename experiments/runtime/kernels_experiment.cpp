@@ -142,6 +142,22 @@ void KernelsExperiment::Run(RunContext& ctx) {
     ctx.Metric("rate_rans", 16.0 * weights / double(rans::StorageBits(rn)), "x", lab);
     ctx.Metric("rate_entropy_limit", 16.0 / H, "x", lab);
     ctx.Metric("rate_entropy_empirical", 16.0 / dict::EmpiricalEntropy(sym).pair_bits, "x", lab);
+    // Whole-matrix decode to fp32, the two codecs on the same matrix (Validate included; the
+    // encoded input is small, the 4 bytes/weight of output dominate the memory traffic).
+    {
+      std::vector<float> out(static_cast<size_t>(weights));
+      const int64_t decode_calls = std::max<int64_t>(1, p_.calls / 8);
+      const double t_dict = MedianPerCall(1, p_.repeats, decode_calls, [&](int64_t) { dict::Decode(enc, out.data()); });
+      const double t_rans = MedianPerCall(1, p_.repeats, decode_calls, [&](int64_t) { rans::Decode(rn, out.data()); });
+      ctx.Metric("decode_dict_gweights_per_s", weights / t_dict / 1e9, "Gweights/s", lab);
+      ctx.Metric("decode_rans_gweights_per_s", weights / t_rans / 1e9, "Gweights/s", lab);
+      ctx.Metric("decode_rans_vs_dict", t_dict / t_rans, "x", lab);
+      ctx.Metric("rans_streams", double(rn.streams), "", lab);
+      std::cout << "codecs " << shape << ": dict " << 16.0 * weights / (8.0 * dict_bytes) << "x at "
+                << weights / t_dict / 1e9 << " Gweights/s decode, rans " << 16.0 * weights / double(rans::StorageBits(rn))
+                << "x at " << weights / t_rans / 1e9 << " Gweights/s (" << t_dict / t_rans << "x dict's speed, "
+                << rn.streams << " streams)\n";
+    }
 
     // Copies to cycle over: each kernel's own storage must exceed the cache, so each gets its count.
     Sub1Copies sc;

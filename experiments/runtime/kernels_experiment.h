@@ -3,7 +3,7 @@
 // i.i.d. ternary matrices at p0 = 0.885, cycling over enough copies of each matrix to exceed the
 // last-level cache (weights come from DRAM, as for a real MoE). One kernel_timings row per
 // (kernel, shape, batch) with the median over repeats, plus the codec rates per shape (dict,
-// rans, entropy limit) as metrics labelled matrix = "RxC". Also times the expert path's two forms
+// rans, entropy limit) and both codecs' whole-matrix decode speed as metrics labelled matrix = "RxC". Also times the expert path's two forms
 // above 16 tokens (chunked batch kernel vs decompress + GEMM) to place Sub1Experts' threshold.
 #pragma once
 #include <string>
