@@ -109,38 +109,24 @@ double TimeCopies(int copies, F&& fn) {
   return bench::MedianSeconds([&] { fn(i), i = (i + 1) % copies; }, 25);
 }
 
-void BM_DenseF32(benchmark::State& state, Shape s) {
-  const int64_t k = state.range(0);
+// A dense GEMV baseline over its cycled copies: fp32 (4 bytes/weight) or bf16 (2).
+void BM_Dense(benchmark::State& state, Shape s, bool bf16) {
+  const int64_t k = state.range(0), n = s.h * s.w;
   ShapeData& d = DataFor(s.h, s.w);
   const auto x = RandomX(k * s.w);
   std::vector<float> y(size_t(k * s.h));
+  const int copies = bf16 ? d.copies_bf16 : d.copies_f32;
   int i = 0;
   const double t0 = bench::ThreadCpuSeconds();
   for (auto _ : state) {
-    DenseGemvF32(&d.dense_f32[i * s.h * s.w], s.h, s.w, x.data(), k, y.data());
+    if (bf16) DenseGemvBf16(&d.dense_bf16[i * n], s.h, s.w, x.data(), k, y.data());
+    else DenseGemvF32(&d.dense_f32[i * n], s.h, s.w, x.data(), k, y.data());
     benchmark::DoNotOptimize(y.data());
-    i = (i + 1) % d.copies_f32;
+    i = (i + 1) % copies;
   }
-  bench::BaselineTimes::Get().Record(Key("f32", s.h, s.w, k), bench::SecondsPerIter(state, t0));
-  bench::SetRateCounters(state, 4.0 * s.h * s.w, double(s.h * s.w));
-  state.counters["copies"] = d.copies_f32;
-}
-
-void BM_DenseBf16(benchmark::State& state, Shape s) {
-  const int64_t k = state.range(0);
-  ShapeData& d = DataFor(s.h, s.w);
-  const auto x = RandomX(k * s.w);
-  std::vector<float> y(size_t(k * s.h));
-  int i = 0;
-  const double t0 = bench::ThreadCpuSeconds();
-  for (auto _ : state) {
-    DenseGemvBf16(&d.dense_bf16[i * s.h * s.w], s.h, s.w, x.data(), k, y.data());
-    benchmark::DoNotOptimize(y.data());
-    i = (i + 1) % d.copies_bf16;
-  }
-  bench::BaselineTimes::Get().Record(Key("bf16", s.h, s.w, k), bench::SecondsPerIter(state, t0));
-  bench::SetRateCounters(state, 2.0 * s.h * s.w, double(s.h * s.w));
-  state.counters["copies"] = d.copies_bf16;
+  bench::BaselineTimes::Get().Record(Key(bf16 ? "bf16" : "f32", s.h, s.w, k), bench::SecondsPerIter(state, t0));
+  bench::SetRateCounters(state, (bf16 ? 2.0 : 4.0) * double(n), double(n));
+  state.counters["copies"] = copies;
 }
 
 void BM_Sub1(benchmark::State& state, Shape s) {
@@ -288,9 +274,9 @@ void RegisterAll() {
   for (const Shape& s : kShapes) {
     const std::string shape = std::to_string(s.h) + "x" + std::to_string(s.w);
     // Baselines first: BM_Sub1 reads their times from BaselineTimes.
-    benchmark::RegisterBenchmark(("dense_fp32/" + shape).c_str(), BM_DenseF32, s)
+    benchmark::RegisterBenchmark(("dense_fp32/" + shape).c_str(), BM_Dense, s, false)
         ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("dense_bf16/" + shape).c_str(), BM_DenseBf16, s)
+    benchmark::RegisterBenchmark(("dense_bf16/" + shape).c_str(), BM_Dense, s, true)
         ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark(("sub1/" + shape).c_str(), BM_Sub1, s)
         ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);

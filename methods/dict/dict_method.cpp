@@ -49,10 +49,7 @@ QuantOutput DictMethod::Quantize(const QuantTarget& target) const {
     r = std::move(inner.matrices[size_t(e)]);  // keep the inner stats and note
     r.packed = PackEncoded(m);
     r.storage_bits = 8.0 * double(ExactBytes(m));
-    const Entropy h = EmpiricalEntropy(s);
-    r.stats["natural_sparsity"] = (dec == 0).sum().item<double>() / double(rows * cols);
-    r.stats["entropy_bits"] = h.iid_bits;
-    r.stats["entropy_pair_bits"] = h.pair_bits;
+    AddSymbolStats(dec, s, r);
     r.stats["ideal_rate"] = ReferenceIdealRate(rows, cols, int64_t(m.codes.size()));
     r.stats["codewords"] = double(m.codes.size());
   }

@@ -33,4 +33,12 @@ TernarySymbols MatrixSymbols(const at::Tensor& weight, SymbolMode mode, const st
   return SymbolsFromTernary(w.data_ptr<float>(), w.size(0), w.size(1), mode, what);
 }
 
+Entropy AddSymbolStats(const at::Tensor& decoded, const TernarySymbols& s, MatrixResult& r) {
+  const Entropy h = EmpiricalEntropy(s);
+  r.stats["natural_sparsity"] = (decoded == 0).sum().item<double>() / double(decoded.numel());
+  r.stats["entropy_bits"] = h.iid_bits;
+  r.stats["entropy_pair_bits"] = h.pair_bits;
+  return h;
+}
+
 }  // namespace qmoe::dict

@@ -40,4 +40,8 @@ QuantTarget PrivateCopy(const QuantTarget& t);
 // One matrix of the inner output as symbols: weight [r, c] fp32 -> SymbolsFromTernary.
 TernarySymbols MatrixSymbols(const at::Tensor& weight, SymbolMode mode, const std::string& what);
 
+// The statistics both codecs record per matrix: natural_sparsity (share of exact zeros in the
+// decoded [r, c] weights), entropy_bits and entropy_pair_bits (EmpiricalEntropy of s, returned).
+Entropy AddSymbolStats(const at::Tensor& decoded, const TernarySymbols& s, MatrixResult& r);
+
 }  // namespace qmoe::dict

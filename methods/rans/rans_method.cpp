@@ -62,10 +62,7 @@ QuantOutput RansMethod::Quantize(const QuantTarget& target) const {
     r = std::move(inner.matrices[size_t(e)]);
     r.packed = PackRans(m);
     r.storage_bits = double(StorageBits(m));
-    const dict::Entropy h = dict::EmpiricalEntropy(s);
-    r.stats["natural_sparsity"] = (dec == 0).sum().item<double>() / double(rows * cols);
-    r.stats["entropy_bits"] = h.iid_bits;
-    r.stats["entropy_pair_bits"] = h.pair_bits;
+    const dict::Entropy h = dict::AddSymbolStats(dec, s, r);
     r.stats["rans_words"] = double(m.words.size());
     r.stats["chunks"] = double(m.chunk_off.size() - 1);
     const double coded = r.storage_bits - 32.0 * double(rows), ideal = h.pair_bits * double(rows * cols);
