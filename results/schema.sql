@@ -72,7 +72,7 @@ CREATE TABLE kernel_timings (
   rows          INTEGER NOT NULL,      -- matrix rows
   cols          INTEGER NOT NULL,      -- matrix columns
   batch         INTEGER NOT NULL,      -- vectors per call (1 = matvec)
-  seconds       REAL NOT NULL,         -- median wall time per call, seconds
+  seconds       REAL NOT NULL,         -- median time per call, seconds (CPU kernels: thread CPU time)
   gbytes_per_s  REAL NOT NULL,         -- bytes read per second / 1e9
   weights_per_s REAL NOT NULL,         -- matrix entries processed per second
   baseline      TEXT NOT NULL DEFAULT '',  -- the kernel it is compared with in the same run
