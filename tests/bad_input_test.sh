@@ -47,6 +47,14 @@ sleep 1
 QMOE_DB_BUSY_TIMEOUT_MS=2000 expect_error "locked database" "qmoe.db" "$QMOE" run seed=7 "${small[@]}" --db "$db"
 kill $locker 2>/dev/null; wait $locker 2>/dev/null
 
+# --help after any command prints the overview (naming every public command) and exits 0.
+for cmd in run train eval forward codec; do
+  out=$("$QMOE" $cmd --help 2>&1) || { echo "FAIL (help): qmoe $cmd --help exited non-zero: $out"; fail=1; continue; }
+  for name in run sweep results report codec eval train forward; do
+    [[ $out == *"  $name "* ]] || { echo "FAIL (help): qmoe $cmd --help does not list '$name'"; fail=1; }
+  done
+done
+
 rows_after=$(sqlite3 "$db" "SELECT count(*) FROM metrics")
 [[ $rows_after -eq $rows_before ]] || { echo "FAIL: metrics rows changed $rows_before -> $rows_after"; fail=1; }
 exit $fail

@@ -23,7 +23,12 @@ commands:
   experiments                  list experiment types and their parameters
   results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
   report table1|2|3|4          the paper's tables from the database (after qmoe sweep experiment=tableN)
-  codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C
+  codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C [--streams S]
+  eval [overrides]             span-corruption loss and perplexity per domain (= run experiment=eval),
+                               e.g. qmoe eval model=switch-tiny-32, or model.path=DIR of a compressed model
+  train --recipe FILE          train a Switch model on the CPU (configs/train/*.yaml) [--resume]
+  forward --model DIR          logits of given encoder/decoder ids: --input FILE(.json|.safetensors)
+                               --output FILE.safetensors [--dtype float32|bfloat16]
 
 options for run/sweep/config:
   --configs DIR                config directory (default: $QMOE_CONFIG_DIR, ./configs, or the source tree's)
@@ -43,6 +48,11 @@ int main(int argc, char** argv) {
   }
   std::string cmd = args[0];
   args.erase(args.begin());
+  for (const std::string& a : args)
+    if (a == "-h" || a == "--help") {  // `qmoe <command> --help`: the same overview
+      std::cout << kUsage;
+      return 0;
+    }
   try {
     const auto& commands = qmoe::Commands();
     auto it = commands.find(cmd);
