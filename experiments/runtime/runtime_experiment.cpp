@@ -12,6 +12,7 @@
 #include "framework/compressed/compressed_model.h"
 #include "framework/compressed/sub1_expert.h"
 #include "framework/core/error.h"
+#include "framework/core/strings.h"
 #include "framework/data/samples.h"
 #include "framework/model/switch_model.h"
 
@@ -129,7 +130,12 @@ void RuntimeExperiment::Run(RunContext& ctx) {
       sim.ReleaseAll();
       // The first tokens, to eyeball what is generated.
       const int64_t show = std::min<int64_t>(p_.tokens, 8);
-      std::cout << "; tokens baseline " << out_b.narrow(1, 1, show) << " compressed " << out_c.narrow(1, 1, show);
+      auto ids = [&](const at::Tensor& t) {
+        std::string s;
+        for (int64_t i = 1; i <= show; ++i) s += StrCat(i > 1 ? " " : "", t[0][i].item<int64_t>());
+        return s;
+      };
+      std::cout << "; first tokens baseline [" << ids(out_b) << "] compressed [" << ids(out_c) << "]";
     }
     std::cout << "\n";
   }
