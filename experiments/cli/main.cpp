@@ -6,6 +6,7 @@
 
 #include "experiments/cli/commands.h"
 #include "framework/core/error.h"
+#include "framework/core/openblas_core.h"
 #include "framework/core/strings.h"
 
 namespace {
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
     return args.empty() ? 2 : 0;
   }
   std::string cmd = args[0];
+  // Commands that compute: make sure OpenBLAS runs the kernels this CPU supports (see
+  // framework/core/openblas_core.h); the others start faster without a possible re-exec.
+  if (cmd == "run" || cmd == "sweep" || cmd == "eval" || cmd == "train" || cmd == "forward" || cmd == "_point")
+    qmoe::MaybeReexecForOpenBlas(argv);
   args.erase(args.begin());
   for (const std::string& a : args)
     if (a == "-h" || a == "--help") {  // `qmoe <command> --help`: the same overview

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "framework/core/hash.h"
+#include "framework/core/openblas_core.h"
 #include "framework/core/params.h"
 #include "framework/core/strings.h"
 
@@ -59,4 +60,25 @@ TEST(Params, ParseRejectsBadValues) {
 }
 
 }  // namespace
+TEST(OpenBlasCore, ChoosesTheWidestKernelsTheCpuRunsOnlyWhenUnset) {
+  const CpuVectorFeatures avx512{true, true}, avx2{true, false}, sse{false, false};
+  // Misdetected CPUs (the Prescott fallback) get the kernels their ISA allows.
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, nullptr, nullptr), "SKYLAKEX");
+  EXPECT_EQ(BetterOpenBlasCore("Haswell", avx512, nullptr, nullptr), "SKYLAKEX");
+  EXPECT_EQ(BetterOpenBlasCore("Sandybridge", avx2, nullptr, nullptr), "HASWELL");
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx2, nullptr, nullptr), "HASWELL");
+  // Already as good as the CPU allows, or better than we know: untouched.
+  EXPECT_EQ(BetterOpenBlasCore("SkylakeX", avx512, nullptr, nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("SapphireRapids", avx512, nullptr, nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("Zen", avx2, nullptr, nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", sse, nullptr, nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("SomeFutureCore", avx512, nullptr, nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("", avx512, nullptr, nullptr), "");  // no OpenBLAS in the process
+  // A set OPENBLAS_CORETYPE (the user's or the machine's) wins; QMOE_OPENBLAS_AUTO=0 turns it off.
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, "Haswell", nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, "", nullptr), "");
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, nullptr, "0"), "");
+  EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, nullptr, "1"), "SKYLAKEX");
+}
+
 }  // namespace qmoe

@@ -144,7 +144,9 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
       losses.add_(diff * diff / (d * d) / 2.0f);
       if (j + 1 < i2) {
         at::Tensor u = U.select(1, j).narrow(1, j + 1, i2 - j - 1);  // U[j, j+1:i2], [G, k]
-        Wt.narrow(1, j + 1, i2 - j - 1).sub_(u.unsqueeze(2) * err.unsqueeze(1));
+        // Rank-1 update in place (a batched BLAS call, no [G, k, r] temporary).
+        at::Tensor rest = Wt.narrow(1, j + 1, i2 - j - 1);
+        rest.baddbmm_(u.unsqueeze(2), err.unsqueeze(1), /*beta=*/1, /*alpha=*/-1);
       }
       err_block.select(1, j - i1).copy_(err);
     }
