@@ -26,6 +26,40 @@ void FallBack(at::Tensor& H, const at::Tensor& bad, const std::string& why, Prep
   }
 }
 
+// One column step of the lazy block for one expert, in plain loops over the r rows (the torch
+// version spent most of its time dispatching ~15 small ops per column). Same arithmetic as
+// grids::QuantizeOnGrid (round half to even, float ops in the same order), so an identity
+// Hessian still gives RTN bit for bit.
+//   w [r]: column j (updated in place by earlier steps), a, b [r]: its grid, d = U[j, j],
+//   u [k]: U[j, j+1 : j+1+k], rest: the k following columns (stride r), err [r]: out.
+void ColumnStep(const grids::GridSpec& spec, int64_t maxq, int64_t r, const float* w, const float* a, const float* b,
+                float d, const float* u, int64_t k, float* rest, float* deq, uint8_t* codes, float* err,
+                float* loss) {
+  const bool ternary = spec.kind == grids::GridKind::kTernary;
+  const float fmaxq = static_cast<float>(maxq);
+  for (int64_t i = 0; i < r; ++i) {
+    float q;
+    if (ternary) {
+      const bool up = w[i] > b[i] / 2.0f, down = w[i] < a[i] / 2.0f;
+      q = up ? b[i] : (down ? a[i] : 0.0f);
+      codes[i] = static_cast<uint8_t>(up * 2 + down);
+    } else {
+      const float t = std::clamp(std::nearbyint(w[i] / a[i]) + b[i], 0.0f, fmaxq);
+      q = a[i] * (t - b[i]);
+      codes[i] = static_cast<uint8_t>(t);
+    }
+    deq[i] = q;
+    const float diff = w[i] - q;
+    err[i] = diff / d;
+    loss[i] += diff * diff / (d * d) / 2.0f;
+  }
+  for (int64_t t = 0; t < k; ++t) {  // rest[t] -= u[t] · err
+    float* col = rest + t * r;
+    const float ut = u[t];
+    for (int64_t i = 0; i < r; ++i) col[i] -= ut * err[i];
+  }
+}
+
 }  // namespace
 
 PreparedHessian PrepareHessian(const at::Tensor& hessian, int64_t G, int64_t c, double damp, bool act_order) {
@@ -94,21 +128,18 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
   at::Tensor A = at::empty({G, ng, r}, at::kFloat), B = at::empty({G, ng, r}, at::kFloat);
   at::Tensor losses = at::zeros({G, r}, at::kFloat);
 
-  FittedGrid cur;
   if (!grouped) {
-    cur = grids::FitGrid(spec, W, 2);  // frozen before the loop, from the original W
-    A.select(1, 0).copy_(cur.a);
-    B.select(1, 0).copy_(cur.b);
+    const FittedGrid g = grids::FitGrid(spec, W, 2);  // frozen before the loop, from the original W
+    A.select(1, 0).copy_(g.a);
+    B.select(1, 0).copy_(g.b);
   } else if (o.static_groups) {
     at::Tensor orig = W;
     if (perm.defined()) orig = at::empty_like(W).scatter_(2, perm.unsqueeze(1).expand({G, r, c}), W);
     for (int64_t k = 0; k < ng; ++k) {
-      FittedGrid g = grids::FitGrid(spec, orig.narrow(2, k * gs, std::min(gs, c - k * gs)), 2);
+      const FittedGrid g = grids::FitGrid(spec, orig.narrow(2, k * gs, std::min(gs, c - k * gs)), 2);
       A.select(1, k).copy_(g.a);
       B.select(1, k).copy_(g.b);
     }
-    cur.kind = spec.kind;
-    cur.maxq = spec.kind == grids::GridKind::kMinMax ? spec.maxq() : 0;
   }
   // Dynamic groups are fitted from the current W at each group start. That slice is fully
   // up to date only if it does not reach past the current block (pending lazy updates), so
@@ -116,39 +147,37 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
   int64_t block = o.block_size;
   if (grouped && !o.static_groups && gs % block != 0 && block % gs != 0) block = gs;
 
+  const at::Tensor Uc = U.contiguous();
+  const at::Tensor perm_c = perm.defined() ? perm.contiguous() : perm;
+  float* wt = Wt.data_ptr<float>();
+  const float* up = Uc.data_ptr<float>();
+  const float* ap = A.data_ptr<float>();
+  const float* bp = B.data_ptr<float>();
+  float* deqp = deq.data_ptr<float>();
+  uint8_t* codep = codes.data_ptr<uint8_t>();
+  float* lossp = losses.data_ptr<float>();
+  const int64_t* permp = perm_c.defined() ? perm_c.data_ptr<int64_t>() : nullptr;
+  const int64_t maxq = spec.kind == grids::GridKind::kMinMax ? spec.maxq() : 0;
   for (int64_t i1 = 0; i1 < c; i1 += block) {
     const int64_t i2 = std::min(c, i1 + block), n = i2 - i1;
     at::Tensor err_block = at::empty({G, n, r}, at::kFloat);
+    float* errp = err_block.data_ptr<float>();
     for (int64_t j = i1; j < i2; ++j) {
-      if (grouped && o.static_groups) {
-        if (perm.defined()) {
-          at::Tensor gid = perm.select(1, j).div(gs, "floor").view({G, 1, 1}).expand({G, 1, r});
-          cur.a = A.gather(1, gid).squeeze(1);
-          cur.b = B.gather(1, gid).squeeze(1);
-        } else if (j % gs == 0) {
-          cur.a = A.select(1, j / gs);
-          cur.b = B.select(1, j / gs);
-        }
-      } else if (grouped && j % gs == 0) {
-        cur = grids::FitGrid(spec, Wt.narrow(1, j, std::min(gs, c - j)), 1);
-        A.select(1, j / gs).copy_(cur.a);
-        B.select(1, j / gs).copy_(cur.b);
+      if (grouped && !o.static_groups && j % gs == 0) {
+        // Dynamic groups: fitted from the current (updated) columns at the group start.
+        FittedGrid g = grids::FitGrid(spec, Wt.narrow(1, j, std::min(gs, c - j)), 1);
+        A.select(1, j / gs).copy_(g.a);
+        B.select(1, j / gs).copy_(g.b);
       }
-      at::Tensor w = Wt.select(1, j);  // [G, r]
-      grids::GridValues v = grids::QuantizeOnGrid(cur, w);
-      deq.select(1, j).copy_(v.deq);
-      codes.select(1, j).copy_(v.codes);
-      at::Tensor d = U.select(1, j).select(1, j).unsqueeze(1);  // U_jj, [G, 1]
-      at::Tensor diff = w - v.deq;
-      at::Tensor err = diff / d;
-      losses.add_(diff * diff / (d * d) / 2.0f);
-      if (j + 1 < i2) {
-        at::Tensor u = U.select(1, j).narrow(1, j + 1, i2 - j - 1);  // U[j, j+1:i2], [G, k]
-        // Rank-1 update in place (a batched BLAS call, no [G, k, r] temporary).
-        at::Tensor rest = Wt.narrow(1, j + 1, i2 - j - 1);
-        rest.baddbmm_(u.unsqueeze(2), err.unsqueeze(1), /*beta=*/1, /*alpha=*/-1);
+      for (int64_t e = 0; e < G; ++e) {
+        // The grid of column j: one per row without groups, else its group's (by the column's
+        // original position when static groups meet act-order).
+        const int64_t group = !grouped ? 0 : (o.static_groups && permp) ? permp[e * c + j] / gs : j / gs;
+        const float* ue = up + e * c * c + j * c;  // row j of U[e]
+        ColumnStep(spec, maxq, r, wt + (e * c + j) * r, ap + (e * ng + group) * r, bp + (e * ng + group) * r, ue[j],
+                   ue + j + 1, i2 - j - 1, wt + (e * c + j + 1) * r, deqp + (e * c + j) * r, codep + (e * c + j) * r,
+                   errp + (e * n + j - i1) * r, lossp + e * r);
       }
-      err_block.select(1, j - i1).copy_(err);
     }
     if (i2 < c) {
       // W[:, i2:] -= E_block · U[block, i2:], in the transposed layout.
