@@ -162,14 +162,16 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
     const int64_t i2 = std::min(c, i1 + block), n = i2 - i1;
     at::Tensor err_block = at::empty({G, n, r}, at::kFloat);
     float* errp = err_block.data_ptr<float>();
-    for (int64_t j = i1; j < i2; ++j) {
-      if (grouped && !o.static_groups && j % gs == 0) {
-        // Dynamic groups: fitted from the current (updated) columns at the group start.
-        FittedGrid g = grids::FitGrid(spec, Wt.narrow(1, j, std::min(gs, c - j)), 1);
-        A.select(1, j / gs).copy_(g.a);
-        B.select(1, j / gs).copy_(g.b);
-      }
-      for (int64_t e = 0; e < G; ++e) {
+    // Expert by expert: one expert's block (n x r floats) stays in cache while its columns are
+    // processed; the experts are independent until the batched tail update below.
+    for (int64_t e = 0; e < G; ++e) {
+      for (int64_t j = i1; j < i2; ++j) {
+        if (grouped && !o.static_groups && j % gs == 0) {
+          // Dynamic groups: fitted from this expert's current (updated) columns at the group start.
+          const FittedGrid g = grids::FitGrid(spec, Wt[e].narrow(0, j, std::min(gs, c - j)), 0);
+          A[e].select(0, j / gs).copy_(g.a);
+          B[e].select(0, j / gs).copy_(g.b);
+        }
         // The grid of column j: one per row without groups, else its group's (by the column's
         // original position when static groups meet act-order).
         const int64_t group = !grouped ? 0 : (o.static_groups && permp) ? permp[e * c + j] / gs : j / gs;
