@@ -158,17 +158,20 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
   float* lossp = losses.data_ptr<float>();
   const int64_t* permp = perm_c.defined() ? perm_c.data_ptr<int64_t>() : nullptr;
   const int64_t maxq = spec.kind == grids::GridKind::kMinMax ? spec.maxq() : 0;
-  for (int64_t i1 = 0; i1 < c; i1 += block) {
-    const int64_t i2 = std::min(c, i1 + block), n = i2 - i1;
-    at::Tensor err_block = at::empty({G, n, r}, at::kFloat);
-    float* errp = err_block.data_ptr<float>();
-    // Expert by expert: one expert's block (n x r floats) stays in cache while its columns are
-    // processed; the experts are independent until the batched tail update below.
-    for (int64_t e = 0; e < G; ++e) {
+  // Expert by expert, each through all its blocks: on the CPU one expert's [c, r] weights stay
+  // in cache from block to block, while interleaving the experts per block (the GPU's batching)
+  // measured slower than separate calls. The experts are independent, so the results are those
+  // of single-expert calls, bit for bit.
+  at::Tensor err_block = at::empty({std::min(block, c), r}, at::kFloat);
+  float* errp = err_block.data_ptr<float>();
+  for (int64_t e = 0; e < G; ++e) {
+    at::Tensor We = Wt[e], Ue = Uc[e];
+    for (int64_t i1 = 0; i1 < c; i1 += block) {
+      const int64_t i2 = std::min(c, i1 + block), n = i2 - i1;
       for (int64_t j = i1; j < i2; ++j) {
         if (grouped && !o.static_groups && j % gs == 0) {
-          // Dynamic groups: fitted from this expert's current (updated) columns at the group start.
-          const FittedGrid g = grids::FitGrid(spec, Wt[e].narrow(0, j, std::min(gs, c - j)), 0);
+          // Dynamic groups: fitted from the current (updated) columns at the group start.
+          const FittedGrid g = grids::FitGrid(spec, We.narrow(0, j, std::min(gs, c - j)), 0);
           A[e].select(0, j / gs).copy_(g.a);
           B[e].select(0, j / gs).copy_(g.b);
         }
@@ -178,13 +181,13 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
         const float* ue = up + e * c * c + j * c;  // row j of U[e]
         ColumnStep(spec, maxq, r, wt + (e * c + j) * r, ap + (e * ng + group) * r, bp + (e * ng + group) * r, ue[j],
                    ue + j + 1, i2 - j - 1, wt + (e * c + j + 1) * r, deqp + (e * c + j) * r, codep + (e * c + j) * r,
-                   errp + (e * n + j - i1) * r, lossp + e * r);
+                   errp + (j - i1) * r, lossp + e * r);
       }
-    }
-    if (i2 < c) {
-      // W[:, i2:] -= E_block · U[block, i2:], in the transposed layout.
-      at::Tensor Ub = U.narrow(1, i1, n).narrow(2, i2, c - i2);  // [G, n, c - i2]
-      Wt.narrow(1, i2, c - i2).sub_(at::bmm(Ub.transpose(1, 2), err_block));
+      if (i2 < c) {
+        // W[i2:] -= U[block, i2:]ᵀ · E_block, in the transposed layout.
+        at::Tensor Ub = Ue.narrow(0, i1, n).narrow(1, i2, c - i2);  // [n, c - i2]
+        We.narrow(0, i2, c - i2).sub_(at::mm(Ub.t(), err_block.narrow(0, 0, n)));
+      }
     }
   }
   GridQuantized q;
