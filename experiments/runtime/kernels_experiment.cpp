@@ -1,9 +1,9 @@
 #include "experiments/runtime/kernels_experiment.h"
 
 #include "kernels/common/cache_info.h"
+#include "kernels/common/cpu_time.h"
 
 #include <ATen/ATen.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,12 +29,7 @@ namespace kk = qmoe::kernels;
 
 using kernels::bench::CopiesToExceedCache;
 using kernels::bench::LastLevelCacheBytes;
-
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
+using kernels::bench::ThreadCpuSeconds;
 
 std::vector<int64_t> ParseInts(const std::string& text, const std::string& key, int64_t lo, int64_t hi) {
   std::vector<int64_t> out;

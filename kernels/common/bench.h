@@ -9,6 +9,7 @@
 #include <benchmark/benchmark.h>
 
 #include "kernels/common/cache_info.h"
+#include "kernels/common/cpu_time.h"
 #include <time.h>
 #include <unistd.h>
 
@@ -46,12 +47,6 @@ class BaselineTimes {
 
 // CPU seconds of the calling thread. Ratios use CPU time, like Google Benchmark's CPU column:
 // on a shared machine wall time also counts the time other processes hold the core.
-inline double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
 // Median thread-CPU seconds per call of fn over `reps` calls (after one warm-up call).
 inline double MedianSeconds(const std::function<void()>& fn, int reps = 15) {
   fn();

@@ -32,28 +32,15 @@ EncodedMatrix UnpackEncoded(const std::map<std::string, at::Tensor>& packed, con
 }
 
 QuantOutput DictMethod::Quantize(const QuantTarget& target) const {
-  QuantOutput inner = inner_->Quantize(PrivateCopy(target));
-  const int64_t g = inner.weight.size(0), rows = inner.weight.size(1), cols = inner.weight.size(2);
-  QuantOutput out;
-  out.weight = at::empty_like(inner.weight);
-  out.matrices.resize(size_t(g));
-  for (int64_t e = 0; e < g; ++e) {
-    const std::string name = e < int64_t(target.names.size()) ? target.names[e] : StrCat("matrix ", e);
-    const TernarySymbols s = MatrixSymbols(inner.weight[e], mode_, StrCat("method 'dict': ", name));
-    const EncodedMatrix m = Encode(s);
-    at::Tensor dec = out.weight[e];  // contiguous slice of a fresh tensor
-    Decode(m, dec.data_ptr<float>());
-    // Invariant: decode(encode(W)) == bf16(W) for the inner ternary W.
-    QMOE_ASSERT(at::equal(dec, inner.weight[e].to(at::kBFloat16).to(at::kFloat)), "dict round trip of ", name);
-    MatrixResult& r = out.matrices[size_t(e)];
-    r = std::move(inner.matrices[size_t(e)]);  // keep the inner stats and note
-    r.packed = PackEncoded(m);
-    r.storage_bits = 8.0 * double(ExactBytes(m));
-    AddSymbolStats(dec, s, r);
-    r.stats["ideal_rate"] = ReferenceIdealRate(rows, cols, int64_t(m.codes.size()));
-    r.stats["codewords"] = double(m.codes.size());
-  }
-  return out;
+  return QuantizeAndCode(*inner_, mode_, "dict", target,
+                         [](const TernarySymbols& s, const Entropy&, float* decoded, MatrixResult& r) {
+                           const EncodedMatrix m = Encode(s);
+                           Decode(m, decoded);
+                           r.packed = PackEncoded(m);
+                           r.storage_bits = 8.0 * double(ExactBytes(m));
+                           r.stats["ideal_rate"] = ReferenceIdealRate(m.rows, m.cols, int64_t(m.codes.size()));
+                           r.stats["codewords"] = double(m.codes.size());
+                         });
 }
 
 at::Tensor DictMethod::Dequantize(const std::map<std::string, at::Tensor>& packed) const {

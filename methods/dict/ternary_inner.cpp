@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "framework/core/error.h"
+#include "framework/core/strings.h"
 
 namespace qmoe::dict {
 
@@ -33,12 +34,27 @@ TernarySymbols MatrixSymbols(const at::Tensor& weight, SymbolMode mode, const st
   return SymbolsFromTernary(w.data_ptr<float>(), w.size(0), w.size(1), mode, what);
 }
 
-Entropy AddSymbolStats(const at::Tensor& decoded, const TernarySymbols& s, MatrixResult& r) {
-  const Entropy h = EmpiricalEntropy(s);
-  r.stats["natural_sparsity"] = (decoded == 0).sum().item<double>() / double(decoded.numel());
-  r.stats["entropy_bits"] = h.iid_bits;
-  r.stats["entropy_pair_bits"] = h.pair_bits;
-  return h;
+QuantOutput QuantizeAndCode(const Method& inner, SymbolMode mode, const std::string& method,
+                            const QuantTarget& target, const MatrixCoder& code) {
+  QuantOutput in = inner.Quantize(PrivateCopy(target));
+  const int64_t g = in.weight.size(0);
+  QuantOutput out;
+  out.weight = at::empty_like(in.weight);
+  out.matrices.resize(size_t(g));
+  for (int64_t e = 0; e < g; ++e) {
+    const std::string name = e < int64_t(target.names.size()) ? target.names[e] : StrCat("matrix ", e);
+    const TernarySymbols s = MatrixSymbols(in.weight[e], mode, StrCat("method '", method, "': ", name));
+    const Entropy h = EmpiricalEntropy(s);
+    MatrixResult& r = out.matrices[size_t(e)];
+    r = std::move(in.matrices[size_t(e)]);  // keep the inner stats and note
+    at::Tensor dec = out.weight[e];         // contiguous slice of a fresh tensor
+    code(s, h, dec.data_ptr<float>(), r);
+    QMOE_ASSERT(at::equal(dec, in.weight[e].to(at::kBFloat16).to(at::kFloat)), method, " round trip of ", name);
+    r.stats["natural_sparsity"] = (dec == 0).sum().item<double>() / double(dec.numel());
+    r.stats["entropy_bits"] = h.iid_bits;
+    r.stats["entropy_pair_bits"] = h.pair_bits;
+  }
+  return out;
 }
 
 }  // namespace qmoe::dict

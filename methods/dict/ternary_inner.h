@@ -2,6 +2,7 @@
 // quantizer (taken from the method registry at run time) and the symbol mode, and running it.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,8 +41,15 @@ QuantTarget PrivateCopy(const QuantTarget& t);
 // One matrix of the inner output as symbols: weight [r, c] fp32 -> SymbolsFromTernary.
 TernarySymbols MatrixSymbols(const at::Tensor& weight, SymbolMode mode, const std::string& what);
 
-// The statistics both codecs record per matrix: natural_sparsity (share of exact zeros in the
-// decoded [r, c] weights), entropy_bits and entropy_pair_bits (EmpiricalEntropy of s, returned).
-Entropy AddSymbolStats(const at::Tensor& decoded, const TernarySymbols& s, MatrixResult& r);
+// What a codec does with one matrix: encode its symbols, decode into `decoded` ([r, c] fp32),
+// and fill the result's packed fields, storage_bits and its own stats (h: the symbols' entropy).
+using MatrixCoder =
+    std::function<void(const TernarySymbols& s, const Entropy& h, float* decoded, MatrixResult& r)>;
+
+// The body both codec methods share: `inner` on a private copy of the target, then per matrix its
+// symbols, `code`, the check decode(encode(W)) == bf16(W), the inner method's stats, and
+// natural_sparsity (share of exact zeros), entropy_bits and entropy_pair_bits.
+QuantOutput QuantizeAndCode(const Method& inner, SymbolMode mode, const std::string& method,
+                            const QuantTarget& target, const MatrixCoder& code);
 
 }  // namespace qmoe::dict

@@ -46,29 +46,19 @@ RansMatrix UnpackRans(const std::map<std::string, at::Tensor>& packed, const std
 }
 
 QuantOutput RansMethod::Quantize(const QuantTarget& target) const {
-  QuantOutput inner = inner_->Quantize(dict::PrivateCopy(target));
-  const int64_t g = inner.weight.size(0), rows = inner.weight.size(1), cols = inner.weight.size(2);
-  QuantOutput out;
-  out.weight = at::empty_like(inner.weight);
-  out.matrices.resize(size_t(g));
-  for (int64_t e = 0; e < g; ++e) {
-    const std::string name = e < int64_t(target.names.size()) ? target.names[e] : StrCat("matrix ", e);
-    const dict::TernarySymbols s = dict::MatrixSymbols(inner.weight[e], mode_, StrCat("method 'rans': ", name));
-    const RansMatrix m = Encode(s, chunk_weights_, streams_);
-    at::Tensor dec = out.weight[e];
-    Decode(m, dec.data_ptr<float>());
-    QMOE_ASSERT(at::equal(dec, inner.weight[e].to(at::kBFloat16).to(at::kFloat)), "rans round trip of ", name);
-    MatrixResult& r = out.matrices[size_t(e)];
-    r = std::move(inner.matrices[size_t(e)]);
-    r.packed = PackRans(m);
-    r.storage_bits = double(StorageBits(m));
-    const dict::Entropy h = dict::AddSymbolStats(dec, s, r);
-    r.stats["rans_words"] = double(m.words.size());
-    r.stats["chunks"] = double(m.chunk_off.size() - 1);
-    const double coded = r.storage_bits - 32.0 * double(rows), ideal = h.pair_bits * double(rows * cols);
-    r.stats["coding_overhead"] = ideal > 0 ? coded / ideal - 1.0 : 0.0;
-  }
-  return out;
+  return dict::QuantizeAndCode(
+      *inner_, mode_, "rans", target,
+      [this](const dict::TernarySymbols& s, const dict::Entropy& h, float* decoded, MatrixResult& r) {
+        const RansMatrix m = Encode(s, chunk_weights_, streams_);
+        Decode(m, decoded);
+        r.packed = PackRans(m);
+        r.storage_bits = double(StorageBits(m));
+        r.stats["rans_words"] = double(m.words.size());
+        r.stats["chunks"] = double(m.chunk_off.size() - 1);
+        // Coded bits without the per-row min/max, over the empirical pair entropy.
+        const double coded = r.storage_bits - 32.0 * double(m.rows), ideal = h.pair_bits * double(m.rows * m.cols);
+        r.stats["coding_overhead"] = ideal > 0 ? coded / ideal - 1.0 : 0.0;
+      });
 }
 
 at::Tensor RansMethod::Dequantize(const std::map<std::string, at::Tensor>& packed) const {
