@@ -48,6 +48,17 @@ inline float MaxOf(const Sub1Matrix& m, int64_t r) {
 
 // ---------------------------------------------------------------- AVX-512
 
+// The weights of one dictionary entry v as two 16-lane vectors (slots 0-15 and 16-31): vmax
+// where a slot's symbol is 2, vmin where it is 1, else 0 (slots past the entry's pairs are 0).
+struct EntryWeights {
+  __m512 lo, hi;
+};
+QMOE_AVX512 inline EntryWeights DecodeEntryAvx512(uint64_t v, __m512 vmin, __m512 vmax) {
+  const uint32_t p1 = uint32_t(_pext_u64(v, kSymLo)), p2 = uint32_t(_pext_u64(v, kSymHi));
+  return {_mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1), vmin), __mmask16(p2), vmax),
+          _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1 >> 16), vmin), __mmask16(p2 >> 16), vmax)};
+}
+
 // One token, masked-add form.
 QMOE_AVX512 void Matvec1Avx512(const Sub1Matrix& m, const uint32_t* dec, const float* x,
                                float* y) {
@@ -105,10 +116,7 @@ QMOE_AVX512 void MatvecBlockAvx512(const Sub1Matrix& m, const uint32_t* dec, con
     int64_t col = 0;
     for (int64_t i = 0; i < nc; ++i) {
       const uint64_t v = Entry(dec, code[i]);
-      const uint32_t p1 = uint32_t(_pext_u64(v, kSymLo)), p2 = uint32_t(_pext_u64(v, kSymHi));
-      const __m512 wl = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1), vmin), __mmask16(p2), vmax);
-      const __m512 wh = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1 >> 16), vmin),
-                                           __mmask16(p2 >> 16), vmax);
+      const auto [wl, wh] = DecodeEntryAvx512(v, vmin, vmax);
       for (int j = 0; j < KB; ++j) {
         const float* xj = x + j * xstride + col;
         al[j] = _mm512_fmadd_ps(wl, _mm512_loadu_ps(xj), al[j]);
@@ -131,11 +139,9 @@ QMOE_AVX512 void DecodeRowWindowsAvx512(const Sub1Matrix& m, const uint32_t* dec
   float* p = row;
   for (int64_t i = 0; i < nc; ++i) {
     const uint64_t v = Entry(dec, code[i]);
-    const uint32_t p1 = uint32_t(_pext_u64(v, kSymLo)), p2 = uint32_t(_pext_u64(v, kSymHi));
-    _mm512_storeu_ps(p, _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1), vmin),
-                                           __mmask16(p2), vmax));
-    _mm512_storeu_ps(p + 16, _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1 >> 16), vmin),
-                                                __mmask16(p2 >> 16), vmax));
+    const EntryWeights w = DecodeEntryAvx512(v, vmin, vmax);
+    _mm512_storeu_ps(p, w.lo);
+    _mm512_storeu_ps(p + 16, w.hi);
     p += 2 * (v & 15);
   }
   const int64_t w16 = (m.cols + 15) & ~int64_t{15};
@@ -280,10 +286,7 @@ QMOE_AVX512 void DecompressRowAvx512(const Sub1Matrix& m, const uint32_t* dec, i
   int64_t col = 0;
   for (int64_t i = 0; i < nc; ++i) {
     const uint64_t v = Entry(dec, code[i]);
-    const uint32_t p1 = uint32_t(_pext_u64(v, kSymLo)), p2 = uint32_t(_pext_u64(v, kSymHi));
-    const __m512 wl = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1), vmin), __mmask16(p2), vmax);
-    const __m512 wh = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(__mmask16(p1 >> 16), vmin),
-                                         __mmask16(p2 >> 16), vmax);
+    const auto [wl, wh] = DecodeEntryAvx512(v, vmin, vmax);
     // Store only the slots inside the row (2n, or one less at an odd row end).
     const int64_t width = 2 * int64_t(v & 15), keep = width < m.cols - col ? width : m.cols - col;
     const uint32_t st = uint32_t((uint64_t{1} << keep) - 1);
