@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  g++ cmake ninja-build pkg-config git
+  g++ cmake ninja-build pkg-config git ccache
   libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, else the 78x slower reference BLAS is used
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
