@@ -8,6 +8,7 @@
 #include "experiments/train/trainer.h"
 #include "experiments/runner.h"
 #include "experiments/sweep.h"
+#include "experiments/synth/synth_command.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/results_cli.h"
@@ -170,6 +171,7 @@ const std::map<std::string, Command>& Commands() {
       {"methods", CmdMethods},   {"experiments", CmdExperiments},
       {"results", CmdResults},   {"codec", CmdCodec},       {"report", CmdReport},       {"_point", CmdPoint},
       {"train", TrainCommand},   {"eval", CmdEval},     {"forward", ForwardCommand},
+      {"synth", synth::SynthCommand},
   };
   return table;
 }
