@@ -66,7 +66,7 @@ std::string ModelCard(const SynthOptions& o, const SynthSummary& s) {
      << "| parameters | " << c.NumParams() << " (" << c.NumExpertParams() << " in experts), stored in bf16 |\n"
      << "| files | " << s.shards << " safetensors shards, " << s.bytes << " bytes of tensors |\n"
      << "| seed | " << o.seed << " |\n"
-     << "| experts | exponential-power law exp(-|x/a|^" << kExpertShape
+     << "| experts | exponential-power law exp(-|x/a|^" << o.expert_shape
      << ") with HF's standard deviation (wi d_model^-1/2, wo d_ff^-1/2) |\n"
      << "| dense weights | Hugging Face SwitchTransformers initialisation; norms 1 |\n"
      << "| tokenizer | `spiece.model`: qmoe's own 8000-piece tokenizer (not T5's) |\n"
@@ -98,7 +98,7 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
     // Only this shard's tensors are alive: peak memory is one shard plus one fp32 tensor.
     std::vector<std::pair<std::string, at::Tensor>> tensors;
     for (const TensorShape& ts : shards[k]) {
-      tensors.emplace_back(ts.name, SynthTensor(o.cfg, ts, o.seed).to(at::kBFloat16));
+      tensors.emplace_back(ts.name, SynthTensor(o.cfg, ts, o.seed, o.expert_shape).to(at::kBFloat16));
       weight_map[ts.name] = ShardName(k, shards.size());
     }
     WriteSafetensors(o.out / ShardName(k, shards.size()), tensors, {{"format", "pt"}, {"qmoe_synthetic", "true"}});
@@ -120,6 +120,7 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
   fs::remove_all(tmp_dir);
   cj["qmoe_synthetic"] = true;
   cj["qmoe_synthetic_seed"] = o.seed;
+  cj["qmoe_synthetic_expert_shape"] = o.expert_shape;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.peak_rss_bytes = PeakRssBytes();
   WriteText(o.out / "README.md", ModelCard(o, s));
@@ -130,7 +131,7 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
 int SynthCommand(const std::vector<std::string>& args) {
   std::map<std::string, std::string> kv;
   std::string config_dir = DefaultConfigDir();
-  const std::vector<std::string> keys = {"model", "out", "layers", "experts", "seed", "shard_mb"};
+  const std::vector<std::string> keys = {"model", "out", "layers", "experts", "seed", "shard_mb", "shape"};
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--configs" && i + 1 < args.size()) {
       config_dir = args[++i];
@@ -138,7 +139,7 @@ int SynthCommand(const std::vector<std::string>& args) {
     }
     const auto eq = args[i].find('=');
     QMOE_CHECK(eq != std::string::npos, "qmoe synth: expected key=value, got '", args[i],
-               "'; usage: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M]");
+               "'; usage: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M] [shape=BETA]");
     const std::string k = args[i].substr(0, eq);
     QMOE_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), "qmoe synth: unknown key '", k, "'",
                DidYouMean(k, keys), "; keys: ", Join(keys, " "));
@@ -164,6 +165,13 @@ int SynthCommand(const std::vector<std::string>& args) {
   if (kv.count("experts")) o.cfg.num_experts = number("experts", 1, 1000000);
   if (kv.count("seed")) o.seed = static_cast<uint64_t>(number("seed", 0, INT64_MAX));
   if (kv.count("shard_mb")) o.shard_bytes = static_cast<uint64_t>(number("shard_mb", 1, 1 << 30)) << 20;
+  if (kv.count("shape")) {
+    const std::string& v = kv.at("shape");
+    char* end = nullptr;
+    o.expert_shape = std::strtod(v.c_str(), &end);
+    QMOE_CHECK(!v.empty() && *end == '\0' && o.expert_shape >= 0.5 && o.expert_shape <= 8, "qmoe synth: shape expects "
+               "the exponent beta of the experts' law in [0.5, 8] (2 = Gaussian), got '", v, "'");
+  }
   o.out = kv.at("out");
   o.tokenizer = fs::exists("data/tokenizer/spiece.model") ? fs::path("data/tokenizer/spiece.model")
                                                           : fs::path(QMOE_SOURCE_DIR) / "data/tokenizer/spiece.model";

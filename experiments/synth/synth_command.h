@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/synth/synth_weights.h"
 #include "framework/model/switch_config.h"
 
 namespace qmoe::synth {
@@ -14,6 +15,7 @@ struct SynthOptions {
   SwitchConfig cfg;                  // shapes to write (layers/experts already applied)
   std::filesystem::path out;         // new directory
   uint64_t seed = 0;
+  double expert_shape = kExpertShape;  // beta of the experts' law
   uint64_t shard_bytes = 2'000'000'000ull;
   std::filesystem::path tokenizer;   // spiece.model copied next to the weights
   std::string command_line;          // recorded in the model card
@@ -31,7 +33,7 @@ struct SynthSummary {
 // directory: it must not hold a checkpoint already, and its filesystem must have room.
 SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o);
 
-// The command: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M]
+// The command: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M] [shape=BETA]
 int SynthCommand(const std::vector<std::string>& args);
 
 }  // namespace qmoe::synth

@@ -28,25 +28,26 @@ double TernarySparsity(const at::Tensor& w) {
   return q.codes.eq(0).to(at::kDouble).mean().item<double>();
 }
 
-// The paper's ternary models have 85.7 % (base-128) and 86.4 % (large-128) natural sparsity; the
-// synthetic experts must land in that neighbourhood (86-89 %) at the true shapes: wi is
-// [d_ff, d_model] (rows of d_model weights), wo is [d_model, d_ff].
-TEST(Synth, ExpertLawHitsThePapersTernarySparsityAtRealShapes) {
-  for (auto [d, f] : {std::pair<int64_t, int64_t>{768, 3072}, {1024, 4096}}) {
-    const double wi = TernarySparsity(ExponentialPower(f, d, kExpertShape, 1.0, 11));
-    const double wo = TernarySparsity(ExponentialPower(d, f, kExpertShape, 1.0, 12));
-    const double mean = (wi + wo) / 2;  // both matrices have d*f weights
-    EXPECT_GE(mean, 0.86) << d << "x" << f << ": wi " << wi << " wo " << wo;
-    EXPECT_LE(mean, 0.89) << d << "x" << f << ": wi " << wi << " wo " << wo;
-  }
-  // A Gaussian of the same shapes is above the range: the calibration is what puts it there.
-  const double gauss = TernarySparsity(ExponentialPower(768, 3072, 2.0, 1.0, 13));
-  EXPECT_GT(gauss, 0.91);
+// Calibration (synth_weights.h): round-to-nearest ternary zeroes 89.4 % of the synthetic experts'
+// weights at switch-base shapes (wi is [d_ff, d_model]: rows of d_model weights; wo is
+// [d_model, d_ff]), which ternary GPTQ brings to the paper's 85.7 %. A row's zeros are a proportion
+// over its weights, but they share the row's extreme; over 2.4M weights in 3840 rows the spread of
+// the mean is below 1e-3, so +-3e-3 catches a changed law (beta 2.0 or 2.2 moves it by 0.7-0.9
+// points) without flaking.
+TEST(Synth, ExpertLawHitsItsCalibratedTernarySparsityAtRealShapes) {
+  const double wi = TernarySparsity(ExponentialPower(3072, 768, kExpertShape, 1.0, 11));
+  const double wo = TernarySparsity(ExponentialPower(768, 3072, kExpertShape, 1.0, 12));
+  const double mean = (wi + wo) / 2;  // both matrices have the same number of weights
+  EXPECT_NEAR(mean, 0.894, 3e-3) << "wi " << wi << " wo " << wo;
+  // A Gaussian of the same shapes is sparser: the calibration is what puts it where it is.
+  const double gauss = (TernarySparsity(ExponentialPower(3072, 768, 2.0, 1.0, 13)) +
+                        TernarySparsity(ExponentialPower(768, 3072, 2.0, 1.0, 14))) / 2;
+  EXPECT_GT(gauss, mean + 3e-3);
 }
 
 // The sample standard deviation of n draws has relative standard error sqrt((kurtosis - 1) / 4n);
-// the exponential-power law with beta 2.4 has kurtosis Γ(5/β)Γ(1/β)/Γ(3/β)² ≈ 2.59, so for 2.4M
-// draws that is 4e-4; 6 standard errors = 2.5e-3.
+// the exponential-power law with beta 2.1 has kurtosis Γ(5/β)Γ(1/β)/Γ(3/β)² ≈ 2.91, so for 2.4M
+// draws that is 4.5e-4; the test allows 6 standard errors.
 TEST(Synth, ExpertLawHasTheHfStandardDeviation) {
   const double target = 1.0 / std::sqrt(3072.0);
   const at::Tensor w = ExponentialPower(768, 3072, kExpertShape, target, 5);

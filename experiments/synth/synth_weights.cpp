@@ -44,11 +44,11 @@ at::Tensor ExponentialPower(int64_t rows, int64_t cols, double beta, double std,
   return g.pow_(1.0 / beta).mul_(sign).mul_(a);
 }
 
-at::Tensor SynthTensor(const SwitchConfig& cfg, const TensorShape& ts, uint64_t seed) {
+at::Tensor SynthTensor(const SwitchConfig& cfg, const TensorShape& ts, uint64_t seed, double expert_shape) {
   const uint64_t s = TensorSeed(seed, ts.name);
   const double std = HfInitStd(cfg, ts.name);
   if (EndsWith(ts.name, "layer_norm.weight")) return at::ones(ts.shape, at::TensorOptions().dtype(at::kFloat));
-  if (ts.is_expert) return ExponentialPower(ts.shape.at(0), ts.shape.at(1), kExpertShape, std, s);
+  if (ts.is_expert) return ExponentialPower(ts.shape.at(0), ts.shape.at(1), expert_shape, std, s);
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(s);
   return at::normal(0.0, std, ts.shape, gen, at::TensorOptions().dtype(at::kFloat));
 }
