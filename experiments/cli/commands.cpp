@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "experiments/cli/report.h"
+#include "experiments/cli/run_summary.h"
 #include "experiments/eval/forward_command.h"
 #include "experiments/experiment.h"
 #include "experiments/train/trainer.h"
@@ -70,7 +71,9 @@ int CmdRun(const std::vector<std::string>& args) {
   PointOutcome r = RunPoint(plan, "", true);
   if (r == PointOutcome::kFailed) return 1;
   // Show what was recorded, so the main job ends with a readable result.
-  return RunResultsCommand({"show", plan.key.substr(0, 16)}, plan.db_path, std::cout);
+  const int rc = RunResultsCommand({"show", plan.key.substr(0, 16)}, plan.db_path, std::cout);
+  PrintRunSummary(plan, std::cout);
+  return rc;
 }
 
 // A sweep worker: one point, recorded in the database; exit 1 when the run failed.
