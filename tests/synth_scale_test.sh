@@ -31,6 +31,9 @@ awk "BEGIN { exit !($sparsity >= 0.84 && $sparsity <= 0.89) }" || fail "ternary 
 awk "BEGIN { exit !($bits > 0 && $bits < 1) }" || fail "experts take $bits bits per parameter, not below 1"
 awk "BEGIN { exit !($rss > 0 && $rss <= $ram_mib / 3) }" || fail "peak RSS $rss MiB is above a third of RAM ($ram_mib MiB)"
 awk "BEGIN { exit !($loss > 0) }" || fail "no evaluation loss recorded ($loss)"
+label=$(sqlite3 "$db" "SELECT value FROM run_params p JOIN runs r ON r.id = p.run_id
+                       WHERE r.experiment='compress' AND p.key='model.synthetic'")
+[[ $label == true ]] || fail "the compress run does not record model.synthetic = true (got '$label')"
 
 run "$tmp/runtime.log" "$QMOE" run experiment=runtime "${model[@]}" experiment.compressed="$tmp/b8-dict" \
   experiment.tokens=4 experiment.samples=2 data.n_validation_per_domain=4 results.dir="$tmp/runs" --db "$db"

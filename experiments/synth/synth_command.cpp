@@ -128,6 +128,17 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
   return s;
 }
 
+bool IsSyntheticCheckpoint(const std::string& model_dir) {
+  if (model_dir.empty()) return false;
+  for (const fs::path& dir : {fs::path(model_dir), fs::path(QMOE_SOURCE_DIR) / model_dir}) {
+    std::ifstream in(dir / "config.json");
+    if (!in) continue;
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    return !j.is_discarded() && j.is_object() && j.value("qmoe_synthetic", false) == true;
+  }
+  return false;
+}
+
 int SynthCommand(const std::vector<std::string>& args) {
   std::map<std::string, std::string> kv;
   std::string config_dir = DefaultConfigDir();

@@ -33,6 +33,10 @@ struct SynthSummary {
 // directory: it must not hold a checkpoint already, and its filesystem must have room.
 SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o);
 
+// True when `model_dir` (as given, or under the source tree) holds a config.json written by
+// `qmoe synth` ("qmoe_synthetic": true). Runs on such a model record model.synthetic = true.
+bool IsSyntheticCheckpoint(const std::string& model_dir);
+
 // The command: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M] [shape=BETA]
 int SynthCommand(const std::vector<std::string>& args);
 

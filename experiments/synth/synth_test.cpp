@@ -107,6 +107,8 @@ TEST(Synth, WritesAStreamedShardedCheckpointThatQmoeReads) {
   cs << card.rdbuf(), js << config.rdbuf();
   EXPECT_NE(cs.str().find("SYNTHETIC"), std::string::npos);
   EXPECT_NE(js.str().find("\"qmoe_synthetic\": true"), std::string::npos);
+  EXPECT_TRUE(IsSyntheticCheckpoint(o.out.string()));
+  EXPECT_FALSE(IsSyntheticCheckpoint("models/switch-tiny-8"));  // a trained model
 
   // Another seed draws other weights; an existing checkpoint is never overwritten.
   const TensorShape& expert = *std::find_if(shapes.begin(), shapes.end(), [](auto& t) { return t.is_expert; });
