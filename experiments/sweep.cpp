@@ -237,7 +237,7 @@ int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
     }
   }
   if (slurm) {
-    std::cerr << "sweep: " << plans.size() << " points, " << already << " already done, "
+    std::cerr << "sweep: " << plans.size() << (plans.size() == 1 ? " point, " : " points, ") << already << " already done, "
               << (queued ? StrCat(queued, " queued by an earlier sweep, ") : "") << todo.size() << " to submit to Slurm\n";
     if (opt.jobs > 1) std::cerr << "sweep: -j applies to launcher=local; use launcher.array_parallelism\n";
     if (opt.dry_run || todo.empty()) return 0;

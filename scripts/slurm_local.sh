@@ -9,6 +9,7 @@
 # needed. Everything lives in $QMOE_SLURM_DIR (default /tmp/qmoe-slurm): slurm.conf, state, spool,
 # logs, pid files. Client commands find the config through /etc/slurm/slurm.conf when that file is
 # absent or was written by this script; otherwise `export SLURM_CONF=$QMOE_SLURM_DIR/slurm.conf`.
+# QMOE_SLURM_NO_ETC=1 leaves /etc/slurm alone (tests export SLURM_CONF instead).
 # Ports: $QMOE_SLURM_PORT (slurmctld, default 6817) and the next one (slurmd).
 set -euo pipefail
 
@@ -90,7 +91,9 @@ SlurmdLogFile=$dir/log/slurmd.log
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-  if [[ ! -e $etc_conf ]] || grep -q "^$marker" "$etc_conf" 2>/dev/null; then
+  if [[ ${QMOE_SLURM_NO_ETC:-0} == 1 ]]; then
+    :
+  elif [[ ! -e $etc_conf ]] || grep -q "^$marker" "$etc_conf" 2>/dev/null; then
     mkdir -p "$(dirname "$etc_conf")"
     cp "$conf" "$etc_conf"
   else
