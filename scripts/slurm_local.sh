@@ -9,6 +9,8 @@
 # needed. Everything lives in $QMOE_SLURM_DIR (default /tmp/qmoe-slurm): slurm.conf, state, spool,
 # logs, pid files. Client commands find the config through /etc/slurm/slurm.conf when that file is
 # absent or was written by this script; otherwise `export SLURM_CONF=$QMOE_SLURM_DIR/slurm.conf`.
+# GPUs: the node offers the devices in $QMOE_SLURM_GPUS (space-separated device files; default every
+# /dev/nvidia<N>) as gres gpu, so `launcher.gres=gpu:1` jobs run here too.
 # QMOE_SLURM_NO_ETC=1 leaves /etc/slurm alone (tests export SLURM_CONF instead).
 # Ports: $QMOE_SLURM_PORT (slurmctld, default 6817) and the next one (slurmd).
 set -euo pipefail
@@ -64,6 +66,13 @@ start() {
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
+  local gpus gres_node=""
+  gpus=${QMOE_SLURM_GPUS-$(ls /dev/nvidia[0-9]* 2>/dev/null | tr '\n' ' ')}
+  rm -f "$dir/gres.conf"
+  if [[ -n ${gpus// /} ]]; then
+    for g in $gpus; do echo "Name=gpu File=$g"; done >"$dir/gres.conf"  # read from slurm.conf's folder
+    gres_node=" Gres=gpu:$(wc -l <"$dir/gres.conf")"
+  fi
   cat >"$conf" <<EOF
 $marker; state in $dir
 ClusterName=qmoe-local
@@ -82,13 +91,14 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
 MpiDefault=none
+GresTypes=gpu
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmdSpoolDir=$dir/spool
 StateSaveLocation=$dir/state
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host CPUs=$cpus RealMemory=$mem$gres_node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   if [[ ${QMOE_SLURM_NO_ETC:-0} == 1 ]]; then
@@ -106,7 +116,7 @@ EOF
   slurmd -f "$conf" || die "slurmd did not start: $(tail -5 "$dir/log/slurmd.log" 2>/dev/null)"
   for _ in $(seq 150); do
     if sinfo --noheader --format=%T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
-      echo "slurm_local: started: partition debug on $host with $cpus CPUs, $mem MiB (SLURM_CONF=$conf)"
+      echo "slurm_local: started: partition debug on $host with $cpus CPUs, $mem MiB${gres_node:+,$gres_node} (SLURM_CONF=$conf)"
       return 0
     fi
     sleep 0.2

@@ -463,6 +463,12 @@ int SweepCancel(const std::string& dir, std::ostream& out) {
 }
 
 int RunSweepTask(const std::string& dir, int index) {
+  // First of all: from here on a SIGTERM from Slurm (scancel, time limit) is recorded, not fatal.
+  struct sigaction sa {};
+  sa.sa_handler = OnTerminate;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   const SweepFolder f = SweepFolder::Load(dir);
   const SweepPoint& p = f.Point(index);
   const char* env_job = std::getenv("SLURM_ARRAY_JOB_ID");
@@ -487,25 +493,22 @@ int RunSweepTask(const std::string& dir, int index) {
                 << (JobHasGpu() ? "the job has one (QMOE_DEVICE=cuda)" : "the job sees none, the point runs on the CPU")
                 << "\n";
     }
-    struct sigaction sa {};
-    sa.sa_handler = OnTerminate;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGINT, &sa, nullptr);
     std::vector<std::string> argv = {"qmoe", "_point", "--configs", f.config_dir, "--db", work, "--sweep-id", f.id, "--"};
     argv.insert(argv.end(), p.overrides.begin(), p.overrides.end());
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargv.data(), environ);
-    QMOE_CHECK(rc == 0, "cannot start the point's process: ", std::strerror(rc));
-    g_child = pid;
-    if (g_signal) kill(pid, g_signal);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (!g_signal) {
+      pid_t pid = 0;
+      int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, cargv.data(), environ);
+      QMOE_CHECK(rc == 0, "cannot start the point's process: ", std::strerror(rc));
+      g_child = pid;
+      if (g_signal) kill(pid, g_signal);  // arrived between the check and g_child
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      g_child = 0;
     }
-    g_child = 0;
     if (g_signal) {
       std::string why = SchedulerNote(log);
       if (why.empty()) why = slurm::EndState(task);
