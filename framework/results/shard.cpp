@@ -64,9 +64,11 @@ class ShardConn {
                  Join(problems, "; ").substr(0, 300), ")");
     } catch (const Error& e) {
       sqlite3_close_v2(db_);
+      // SQLite's messages (sqlite_util.cpp) say "results database 'PATH'"; this file is a shard.
       std::string what = e.what();
+      const std::string db_words = StrCat("results database '", path, "'");
+      if (auto at = what.find(db_words); at != std::string::npos) what.replace(at, db_words.size(), StrCat("shard '", path, "'"));
       if (what.find(path) == std::string::npos) what = StrCat("shard '", path, "': ", what);
-      // SQLite's own messages say "results database"; this file is a shard.
       throw Error(what);
     }
   }
