@@ -14,6 +14,7 @@
 # QMOE_SLURM_NO_ETC=1 leaves /etc/slurm alone (tests export SLURM_CONF instead).
 # Ports: $QMOE_SLURM_PORT (slurmctld, default 6817) and the next one (slurmd).
 set -euo pipefail
+trap 'echo "slurm_local: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 dir=${QMOE_SLURM_DIR:-/tmp/qmoe-slurm}
 port=${QMOE_SLURM_PORT:-6817}
@@ -67,7 +68,7 @@ start() {
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
   local gpus gres_node=""
-  gpus=${QMOE_SLURM_GPUS-$(ls /dev/nvidia[0-9]* 2>/dev/null | tr '\n' ' ')}
+  gpus=${QMOE_SLURM_GPUS-$(ls /dev/nvidia[0-9]* 2>/dev/null | tr '\n' ' ' || true)}
   rm -f "$dir/gres.conf"
   if [[ -n ${gpus// /} ]]; then
     for g in $gpus; do echo "Name=gpu File=$g"; done >"$dir/gres.conf"  # read from slurm.conf's folder

@@ -11,9 +11,6 @@ SRC=$2
 work=$(mktemp -d /tmp/qmoe-slurm-test.XXXXXX)
 export QMOE_SLURM_DIR=$work/cluster QMOE_SLURM_NO_ETC=1 QMOE_SLURM_PORT=${QMOE_SLURM_PORT:-16817}
 export SLURM_CONF=$QMOE_SLURM_DIR/slurm.conf QMOE_CONFIG_DIR=$SRC/configs
-# The node offers one gres gpu backed by a stand-in device file, so the launcher.gres path runs
-# through Slurm's real allocation (Slurm sets CUDA_VISIBLE_DEVICES) on a machine without a GPU.
-export QMOE_SLURM_GPUS=/dev/null
 cleanup() { "$SRC/scripts/slurm_local.sh" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -71,8 +68,12 @@ grep -q "0 added, 0 replaced" merge.log || { cat merge.log; fail "merging again 
 [[ $(q "SELECT group_concat(id) FROM runs") == "$ids" ]] || fail "merging again changed the runs table"
 echo "ok: 3x2 sweep on Slurm, cancel recorded as '$err', resume completed with 6 rows, re-run and re-merge were no-ops"
 
-# GPU jobs: with launcher.gres=gpu:1 the task sees its GPU, exports QMOE_DEVICE=cuda, and every point
+# GPU jobs. The cluster restarts with one gres gpu backed by a stand-in device file, so the
+# launcher.gres path runs through Slurm's real allocation (Slurm sets CUDA_VISIBLE_DEVICES) on a
+# machine without a GPU. With launcher.gres=gpu:1 the task sees its GPU, exports QMOE_DEVICE=cuda, and every point
 # carries launcher.gpu_overrides (here a key that shows up in the recorded run).
+"$SRC/scripts/slurm_local.sh" stop >/dev/null
+QMOE_SLURM_GPUS=/dev/null "$SRC/scripts/slurm_local.sh" start || fail "the local Slurm cluster did not restart with a gres gpu"
 "$QMOE" sweep experiment=matrix method=rtn seed=3 experiment.rows=8 experiment.cols=16 launcher=slurm launcher.mem=1G \
   launcher.gres=gpu:1 'launcher.gpu_overrides=[experiment.count=2]' >gpu.log 2>&1 || { cat gpu.log; fail "GPU submission"; }
 gpu_id=$(sed -n 's/^submitted sweep \([^:]*\):.*/\1/p' gpu.log)
@@ -84,6 +85,27 @@ grep -q -- "--gres=gpu:1" "$work/results/sweeps/$gpu_id/job.sh" || fail "job.sh 
   fail "launcher.gpu_overrides were not applied to the GPU point"
 ids=$(q "SELECT group_concat(id) FROM runs")
 echo "ok: a gres=gpu:1 task ran with QMOE_DEVICE=cuda and the GPU overrides"
+
+# qmoe sweep cancel: the running task and the pending one are both recorded failed with Slurm's reason.
+cancel_args=(experiment=matrix method=rtn method.bits=2 seed=10,11 launcher=slurm launcher.mem=1G launcher.cpus_per_task=1
+             launcher.array_parallelism=1 experiment.rows=1024 experiment.cols=2048 experiment.count=8)
+"$QMOE" sweep "${cancel_args[@]}" >cancel-submit.log 2>&1 || { cat cancel-submit.log; fail "submission to cancel"; }
+cid=$(sed -n 's/^submitted sweep \([^:]*\):.*/\1/p' cancel-submit.log)
+cjob=$(awk 'NR==1 {print $1}' "$work/results/sweeps/$cid/jobs.txt")
+for _ in $(seq 600); do
+  squeue --noheader --array --format='%i %T' | grep -q "^${cjob}_0 RUNNING" && break
+  sleep 0.1
+done
+sleep 1.5
+"$QMOE" sweep cancel "$cid" >cancel.log 2>&1 || { cat cancel.log; fail "qmoe sweep cancel"; }
+grep -q "cancelled array job $cjob (2 queued or running tasks)" cancel.log || { cat cancel.log; fail "cancel output"; }
+"$QMOE" sweep status "$cid" --wait --poll 1 >cancel-status.log 2>&1
+rc=$?
+[[ $rc -eq 1 ]] || { cat cancel-status.log; fail "status --wait of a cancelled sweep exited $rc, want 1"; }
+[[ $(q "SELECT count(*) FROM runs WHERE sweep_id = '$cid' AND status = 'failed' AND error LIKE '%CANCELLED%'") -eq 2 ]] ||
+  fail "cancelled tasks not recorded with Slurm's reason: $(q "SELECT status, error FROM runs WHERE sweep_id = '$cid'")"
+ids=$(q "SELECT group_concat(id) FROM runs")
+echo "ok: qmoe sweep cancel recorded both tasks failed: $(q "SELECT group_concat(error, ' | ') FROM runs WHERE sweep_id = '$cid'")"
 
 # Bad input: one clear error each (exit status 2), nothing recorded lost, no sweep folder left.
 nfolders=$(ls "$work/results/sweeps" | wc -l)

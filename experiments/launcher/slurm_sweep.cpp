@@ -147,8 +147,9 @@ void RecordFailed(ResultsDb& db, const SweepFolder& f, const SweepPoint& p, cons
   db.FinishRun(db.BeginRun(rec), "failed", reason);
 }
 
-// Writes a failed run of point `p` (attempt `job`) as its shard, unless that shard already
-// holds a finished run.
+// Writes a failed run of point `p` (attempt `job`) as a shard of its own, "<index>.<job>.lost.db":
+// never the task's shard name, so a task shard that this machine cannot see yet (NFS caches
+// directory entries) is never replaced; the merge lets a done run win over it.
 void RecordFailedShard(const SweepFolder& f, const SweepPoint& p, const std::string& job, const std::string& reason) {
   const std::string work = StrCat(LocalTmpDir(), "/qmoe-", f.id, "-", TaskId(job, p.index), "-", getpid(), ".db");
   RemoveDbFiles(work);
@@ -156,7 +157,7 @@ void RecordFailedShard(const SweepFolder& f, const SweepPoint& p, const std::str
     ResultsDb db(work);
     RecordFailed(db, f, p, reason);
   }
-  PublishShard(work, f.ShardPath(p.index, job));
+  PublishShard(work, f.LostShardPath(p.index, job));
   RemoveDbFiles(work);
 }
 
@@ -190,7 +191,9 @@ int RecordLostTasks(const SweepFolder& f, const std::map<std::string, std::strin
     for (int i : s.indices) {
       if (only_job.empty() && latest.at(i) != &s) continue;
       const std::string task = TaskId(s.job, i);
-      if (queued.count(task) || ShardFinished(f.ShardPath(i, s.job), f.Point(i).key)) continue;
+      if (queued.count(task) || ShardFinished(f.ShardPath(i, s.job), f.Point(i).key) ||
+          ShardFinished(f.LostShardPath(i, s.job), f.Point(i).key))
+        continue;
       const std::string state = slurm::EndState(task);
       const std::string reason =
           state.empty() ? StrCat("task ", task, " ended without recording a result and Slurm no longer knows how ",

@@ -18,6 +18,10 @@ std::string SweepFolder::ShardPath(int index, const std::string& job) const {
   return StrCat(ShardDir(), "/", index, ".", job, ".db");
 }
 
+std::string SweepFolder::LostShardPath(int index, const std::string& job) const {
+  return StrCat(ShardDir(), "/", index, ".", job, ".lost.db");
+}
+
 const SweepPoint& SweepFolder::Point(int index) const {
   QMOE_CHECK(index >= 0 && index < static_cast<int>(points.size()), "sweep '", dir, "' has points 0..",
              points.size() - 1, "; there is no point ", index);

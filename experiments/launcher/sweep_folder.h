@@ -4,7 +4,8 @@
 //   job.sh        the sbatch array script (task index = point index); `sbatch --array=0,3 job.sh` resubmits
 //   finish.sh     the dependent job that records how every task of a submission ended
 //   jobs.txt      one line per submission: array job id, finish job id, time, point indices
-//   shards/       <index>.<array job id>.db: one shard database per task attempt
+//   shards/       <index>.<array job id>.db: one shard database per task attempt, and
+//                 <index>.<array job id>.lost.db for an attempt that died without recording its end
 //   logs/         Slurm's output of each task and finish job
 #pragma once
 #include <cstdint>
@@ -43,7 +44,8 @@ struct SweepFolder {
 
   std::string JobName() const { return "qmoe-" + id; }
   std::string ShardDir() const { return dir + "/shards"; }
-  std::string ShardPath(int index, const std::string& job) const;
+  std::string ShardPath(int index, const std::string& job) const;      // written by the task
+  std::string LostShardPath(int index, const std::string& job) const;  // by whoever finds it lost
   const SweepPoint& Point(int index) const;  // Error naming the folder when out of range
 
   static SweepFolder Load(const std::string& dir);  // Error naming the file when missing or malformed
