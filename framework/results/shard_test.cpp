@@ -84,6 +84,8 @@ TEST(Shard, MergeCopiesEverythingAndIsIdempotent) {
 TEST(Shard, DoneWinsAndALaterFailureReplacesAnEarlierOne) {
   ResultsDb main(FreshDbPath("rules-main"));
   AddRun(main, "kd", "rtn", {}, {{"loss", 1}}, "done");
+  // An older done run: the shard's failed attempt ended later, and still must not replace it.
+  ExecSql(main.handle(), "UPDATE runs SET ended_at = '2000-01-01T00:00:00Z' WHERE key = 'kd'", main.path());
   EXPECT_EQ(MergeShard(main, MakeShard("rules-a", "kd", "failed", 7)).unchanged, 1);  // done is never overwritten
   EXPECT_EQ(Scalar(main, "SELECT status FROM runs WHERE key = 'kd'"), "done");
 
