@@ -38,7 +38,7 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 squeue --noheader --array --format='%i %T' | grep -q "^${job}_1 RUNNING" || fail "task ${job}_1 never ran: $(squeue 2>&1)"
-sleep 1.5
+sleep 0.5  # mid-point, well before it ends (a kill before qmoe starts is recorded by status instead)
 scancel "${job}_1" || fail "scancel ${job}_1 failed"
 
 "$QMOE" sweep status --wait --poll 1 >status1.log 2>&1
@@ -87,8 +87,9 @@ ids=$(q "SELECT group_concat(id) FROM runs")
 echo "ok: a gres=gpu:1 task ran with QMOE_DEVICE=cuda and the GPU overrides"
 
 # qmoe sweep cancel: the running task and the pending one are both recorded failed with Slurm's reason.
+# Point 0 would take minutes, so it is surely running when cancelled; point 1 waits behind it.
 cancel_args=(experiment=matrix method=rtn method.bits=2 seed=10,11 launcher=slurm launcher.mem=1G launcher.cpus_per_task=1
-             launcher.array_parallelism=1 experiment.rows=1024 experiment.cols=2048 experiment.count=8)
+             launcher.array_parallelism=1 experiment.rows=1024 experiment.cols=2048 experiment.count=400)
 "$QMOE" sweep "${cancel_args[@]}" >cancel-submit.log 2>&1 || { cat cancel-submit.log; fail "submission to cancel"; }
 cid=$(sed -n 's/^submitted sweep \([^:]*\):.*/\1/p' cancel-submit.log)
 cjob=$(awk 'NR==1 {print $1}' "$work/results/sweeps/$cid/jobs.txt")
@@ -96,7 +97,7 @@ for _ in $(seq 600); do
   squeue --noheader --array --format='%i %T' | grep -q "^${cjob}_0 RUNNING" && break
   sleep 0.1
 done
-sleep 1.5
+sleep 1
 "$QMOE" sweep cancel "$cid" >cancel.log 2>&1 || { cat cancel.log; fail "qmoe sweep cancel"; }
 grep -q "cancelled array job $cjob (2 queued or running tasks)" cancel.log || { cat cancel.log; fail "cancel output"; }
 "$QMOE" sweep status "$cid" --wait --poll 1 >cancel-status.log 2>&1

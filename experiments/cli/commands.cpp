@@ -1,6 +1,7 @@
 #include "experiments/cli/commands.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "experiments/cli/report.h"
@@ -216,7 +217,14 @@ int CmdResults(const std::vector<std::string>& args) {
   std::vector<std::string> rest;
   std::string db = TakeDbPath(args, &rest);
   // `qmoe results merge` without paths: the shards of every cluster sweep.
-  if (rest.size() == 1 && rest[0] == "merge") rest.push_back(SweepsRoot(DefaultConfigDir(), {}));
+  if (rest.size() == 1 && rest[0] == "merge") {
+    const std::string root = SweepsRoot(DefaultConfigDir(), {});
+    if (!std::filesystem::exists(root)) {
+      std::cout << "no cluster sweeps in " << root << ": nothing to merge\n";
+      return 0;
+    }
+    rest.push_back(root);
+  }
   return RunResultsCommand(rest, db, std::cout);
 }
 

@@ -247,7 +247,9 @@ SweepView Refresh(const SweepFolder& f, bool need_queue) {
   ResultsDb db(f.db);
   if (fs::exists(f.ShardDir())) {
     MergeReport r = MergeShards(db, FindShards(f.ShardDir()));
-    for (const auto& e : r.errors) std::cerr << "qmoe: error: " << e << "\n";
+    static std::set<std::string> shown;  // `status --wait` merges again and again: say each once
+    for (const auto& e : r.errors)
+      if (shown.insert(e).second) std::cerr << "qmoe: error: " << e << "\n";
   }
   SweepView v;
   const auto latest = LatestSubmission(f);
@@ -412,10 +414,11 @@ int SweepStatus(const std::string& dir, bool wait, double poll_seconds, std::ost
   for (;;) {
     const SweepFolder f = SweepFolder::Load(dir);  // again each time: a resume may have added jobs
     const SweepView v = Refresh(f, wait);
-    const bool active = v.Count("running") + v.Count("pending") + v.Count("unknown") > 0;
+    // "unknown" (ended, but no shard could be merged: e.g. a corrupt one) does not keep --wait going.
+    const bool active = v.Count("running") + v.Count("pending") > 0;
     if (!wait || !active) {
       PrintView(f, v, out);
-      return wait && v.Count("failed") + v.Count("not submitted") > 0 ? 1 : 0;
+      return wait && v.Count("failed") + v.Count("not submitted") + v.Count("unknown") > 0 ? 1 : 0;
     }
     const std::string line = v.ProgressLine(f.id);
     if (line != last) out << line << std::endl;

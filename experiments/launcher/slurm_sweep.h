@@ -31,7 +31,7 @@ int MergeSweepShards(const std::string& sweeps_root, const std::string& db_path)
 
 // `qmoe sweep status`: records tasks that ended without a result, merges, prints per-point states
 // and a progress line; with `wait`, repeats every `poll_seconds` until nothing is queued.
-// Returns 0, or 1 when `wait` ends with failed points.
+// Returns 0, or 1 when `wait` ends with points that are not done.
 int SweepStatus(const std::string& dir, bool wait, double poll_seconds, std::ostream& out);
 // `qmoe sweep resume`: resubmits the points that are neither done nor queued.
 int SweepResume(const std::string& dir, std::ostream& out);
