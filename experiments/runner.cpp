@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "experiments/experiment.h"
+#include "experiments/launcher/launcher_config.h"
 #include "experiments/synth/synth_command.h"
 #include "experiments/section_schemas.h"
 #include "framework/core/error.h"
@@ -69,6 +70,7 @@ ConfigSchema BuildSchema(const ComposedConfig& cfg) {
   schema[""] = RootSchema();
   schema["results"] = ResultsSchema();
   if (cfg.root["sweep"]) schema["sweep"] = SweepSchema();
+  if (cfg.root["launcher"]) schema["launcher"] = LauncherSchema();
   for (const auto& [section, specs] : ModelSectionSchemas(cfg)) schema[section] = specs;
 
   std::string type = Scalar(cfg.root, "experiment", "type");
@@ -103,7 +105,8 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   // The key covers only what determines the result: drop output locations and unused sections.
   YAML::Node keyed = YAML::Clone(root);
   keyed.remove("results");
-  keyed.remove("sweep");  // how a sweep was declared does not change a point's result
+  keyed.remove("sweep");     // how a sweep was declared does not change a point's result,
+  keyed.remove("launcher");  // nor where it runs
   std::string version = StrCat("qmoe ", QMOE_VERSION, "; experiment ", p.experiment, " v", ex.version);
   if (ex.uses_method && root["method"]) {
     p.method = Scalar(root, "method", "name");
@@ -127,14 +130,7 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
 }
 
 
-PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool verbose) {
-  if (auto parent = fs::path(plan.db_path).parent_path(); !parent.empty()) fs::create_directories(parent);
-  ResultsDb db(plan.db_path);
-  if (db.RunStatus(plan.key) == std::optional<std::string>("done")) {
-    if (verbose) std::cerr << "skip (already done): " << Join(plan.cfg.overrides, " ") << "\n";
-    return PointOutcome::kSkipped;
-  }
-
+RunRecord RecordOf(const PointPlan& plan, const std::string& sweep_id) {
   RunRecord rec;
   rec.key = plan.key;
   rec.sweep_id = sweep_id;
@@ -151,6 +147,18 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
   // A synthetic checkpoint is labelled in every run on it, so no report mistakes it for a trained model.
   if (!plan.model.empty() && synth::IsSyntheticCheckpoint(Scalar(plan.cfg.root, "model", "path")))
     rec.params["model.synthetic"] = "true";
+  return rec;
+}
+
+PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool verbose) {
+  if (auto parent = fs::path(plan.db_path).parent_path(); !parent.empty()) fs::create_directories(parent);
+  ResultsDb db(plan.db_path);
+  if (db.RunStatus(plan.key) == std::optional<std::string>("done")) {
+    if (verbose) std::cerr << "skip (already done): " << Join(plan.cfg.overrides, " ") << "\n";
+    return PointOutcome::kSkipped;
+  }
+
+  RunRecord rec = RecordOf(plan, sweep_id);
   int64_t run_id = db.BeginRun(rec);
 
   // Hydra-style per-run record: the resolved config and the overrides.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "framework/config/config.h"
+#include "framework/results/results_db.h"
 
 namespace qmoe {
 
@@ -23,6 +24,9 @@ struct PointPlan {
 // Composes + validates the config of one point (throws qmoe::Error on bad input).
 PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string>& overrides,
                     const std::string& db_override);
+
+// The record BeginRun stores for a planned point (config, overrides, commit, host, params).
+RunRecord RecordOf(const PointPlan& plan, const std::string& sweep_id);
 
 enum class PointOutcome { kDone, kSkipped, kFailed };
 

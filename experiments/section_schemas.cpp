@@ -17,10 +17,12 @@ struct RootParams {
 struct ResultsParams {
   std::string db = "results/qmoe.db";
   std::string dir = "results/runs";
+  std::string sweeps = "results/sweeps";
   template <class V>
   void Visit(V&& v) {
     v(db, "db", "SQLite results database (created if missing)");
     v(dir, "dir", "per-run folders: resolved config, overrides, logs, saved files");
+    v(sweeps, "sweeps", "per-sweep folders of cluster sweeps: job script, point list, shard databases, logs");
   }
 };
 

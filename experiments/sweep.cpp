@@ -1,7 +1,6 @@
 #include "experiments/sweep.h"
 
 #include <spawn.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,8 +12,12 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
+#include "experiments/launcher/launcher_config.h"
+#include "experiments/launcher/slurm_commands.h"
+#include "experiments/launcher/slurm_sweep.h"
 #include "experiments/runner.h"
 #include "framework/core/error.h"
 #include "framework/core/progress.h"
@@ -126,14 +129,14 @@ std::vector<std::vector<std::string>> ExpandSweep(const std::vector<std::string>
   return points;
 }
 
-namespace {
-
 std::string NewSweepId() {
   std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::gmtime(&t));
   return StrCat(buf, "-", getpid());
 }
+
+namespace {
 
 // Spawns `qmoe _point ...` for one point with its output in the run folder's log.
 pid_t SpawnWorker(const PointPlan& plan, const SweepOptions& opt, const std::string& sweep_id) {
@@ -161,15 +164,7 @@ pid_t SpawnWorker(const PointPlan& plan, const SweepOptions& opt, const std::str
 // A worker that died without recording its end leaves its run "running": mark it failed.
 void MarkCrashed(const PointPlan& plan, const std::string& why) {
   ResultsDb db(plan.db_path);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db.handle(),
-                     "UPDATE runs SET status='failed', error=?1, ended_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') "
-                     "WHERE key=?2 AND status='running'",
-                     -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, why.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, plan.key.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  db.MarkRunFailed(plan.key, why);
 }
 
 }  // namespace
@@ -197,18 +192,36 @@ std::vector<std::vector<std::string>> SweepPoints(const std::vector<std::string>
 
 int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
   auto points = SweepPoints(args, opt.config_dir);
+  const ComposedConfig first = ComposeConfig(opt.config_dir, points.front());
+  const LauncherParams launcher = LauncherOf(first);
+  const bool slurm = launcher.name == "slurm";
+  if (slurm && launcher.WantsGpu())  // the GPU override hook (configs/launcher/slurm.yaml)
+    for (auto& p : points) p.insert(p.end(), launcher.gpu_overrides.begin(), launcher.gpu_overrides.end());
   // Plan every point first, so a bad override stops the sweep before anything runs.
   std::vector<PointPlan> plans;
   std::map<std::string, size_t> seen;
+  const std::string launcher_yaml = CanonicalYaml(first.root["launcher"]);
   for (const auto& p : points) {
     PointPlan plan = PlanPoint(opt.config_dir, p, opt.db_override);
+    QMOE_CHECK(CanonicalYaml(plan.cfg.root["launcher"]) == launcher_yaml, "sweep point '", Join(p, " "),
+               "' has another launcher than the first point; the launcher applies to a whole sweep and cannot be swept");
+    QMOE_CHECK(!slurm || plans.empty() || plan.db_path == plans.front().db_path, "launcher=slurm: every point must ",
+               "record into one database; point '", Join(p, " "), "' uses ", plan.db_path);
     if (seen.count(plan.key)) continue;  // two override spellings of the same config
     seen[plan.key] = plans.size();
     plans.push_back(std::move(plan));
   }
 
+  std::set<std::string> in_flight;  // queued or running in an earlier cluster sweep
+  if (slurm && !opt.dry_run) {
+    slurm::RunProgram({"sbatch", "--version"});  // a missing sbatch is one Error, before anything is written
+    const std::string root = std::get<std::string>(plans.front().typed.at("results").at("sweeps"));
+    MergeSweepShards(root, plans.front().db_path);  // points finished by earlier sweeps count as done
+    for (auto& k : KeysInFlight(root, plans.front().db_path)) in_flight.insert(std::move(k));
+  }
+
   std::vector<PointPlan*> todo;
-  int already = 0;
+  int already = 0, queued = 0;
   {
     std::map<std::string, std::unique_ptr<ResultsDb>> dbs;
     for (auto& plan : plans) {
@@ -219,8 +232,17 @@ int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
       if (opt.dry_run)
         std::cout << (done ? "done    " : "pending ") << plan.key.substr(0, 12) << "  " << Join(plan.cfg.overrides, " ") << "\n";
       if (done) ++already;
+      else if (in_flight.count(plan.key)) ++queued;
       else todo.push_back(&plan);
     }
+  }
+  if (slurm) {
+    std::cerr << "sweep: " << plans.size() << (plans.size() == 1 ? " point, " : " points, ") << already << " already done, "
+              << (queued ? StrCat(queued, " queued by an earlier sweep, ") : "") << todo.size() << " to submit to Slurm\n";
+    if (opt.jobs > 1) std::cerr << "sweep: -j applies to launcher=local; use launcher.array_parallelism\n";
+    if (opt.dry_run || todo.empty()) return 0;
+    SubmitSlurmSweep({todo.begin(), todo.end()}, launcher, opt);
+    return 0;
   }
   std::cerr << "sweep: " << plans.size() << " points, " << already << " already done, " << todo.size()
             << " to run" << (opt.jobs > 1 ? StrCat(" with ", opt.jobs, " workers") : "") << "\n";

@@ -23,7 +23,11 @@ struct SweepOptions {
   std::string db_override;   // --db PATH ("" = from config)
 };
 
-// Runs every point; returns the number of failed points. A failing point is recorded as failed
+// A new sweep id: the UTC time and the process id, e.g. "20240501-120000-4242" (sorts by time).
+std::string NewSweepId();
+
+// Runs every point (launcher=local) or submits the points not done as a Slurm job array
+// (launcher=slurm, see experiments/launcher/slurm_sweep.h); returns the number of failed points. A failing point is recorded as failed
 // and the sweep goes on.
 int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt);
 

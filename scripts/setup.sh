@@ -10,6 +10,7 @@ PACKAGES=(
   sentencepiece                          # spm_train / spm_encode, run out of process
   jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
   xz-utils                               # unpacking npm and Debian corpus packages
+  slurm-wlm munge                        # a local Slurm for launcher=slurm and its tests (scripts/slurm_local.sh)
 )
 
 # Tools that a machine may already have from outside Debian: installed from Debian only when the

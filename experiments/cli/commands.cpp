@@ -1,11 +1,15 @@
 #include "experiments/cli/commands.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "experiments/cli/report.h"
 #include "experiments/cli/run_summary.h"
 #include "experiments/eval/forward_command.h"
 #include "experiments/experiment.h"
+#include "experiments/launcher/slurm_sweep.h"
+#include "experiments/launcher/sweep_folder.h"
 #include "experiments/train/trainer.h"
 #include "experiments/runner.h"
 #include "experiments/sweep.h"
@@ -83,7 +87,73 @@ int CmdPoint(const std::vector<std::string>& args) {
   return RunPoint(plan, o.sweep_id, true) == PointOutcome::kFailed ? 1 : 0;
 }
 
+// Where cluster sweeps keep their folders: results.sweeps of the composed config.
+std::string SweepsRoot(const std::string& config_dir, const std::vector<std::string>& overrides) {
+  return ComposeConfig(config_dir, overrides).root["results"]["sweeps"].as<std::string>();
+}
+
+// `qmoe sweep status|resume|cancel [SWEEP]`: SWEEP is an id, an id prefix or a folder; default the newest.
+int CmdSweepControl(const std::string& sub, const std::vector<std::string>& args) {
+  std::vector<std::string> allowed = {"--configs"};
+  if (sub == "status") allowed.insert(allowed.end(), {"--wait", "--poll"});
+  CommonOptions o;
+  o.config_dir = DefaultConfigDir();
+  bool wait = false;
+  double poll = 10;
+  std::vector<std::string> rest;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      rest.push_back(a);
+      continue;
+    }
+    std::string flag = a.substr(0, a.find('=')), value = a.find('=') == std::string::npos ? "" : a.substr(a.find('=') + 1);
+    QMOE_CHECK(std::find(allowed.begin(), allowed.end(), flag) != allowed.end(), "qmoe sweep ", sub, ": unknown option '",
+               flag, "'", DidYouMean(flag, allowed), "; options: ", Join(allowed, " "));
+    auto need = [&]() -> std::string {
+      if (!value.empty()) return value;
+      QMOE_CHECK(i + 1 < args.size(), "qmoe sweep ", sub, ": option ", flag, " needs a value");
+      return args[++i];
+    };
+    if (flag == "--configs") o.config_dir = need();
+    else if (flag == "--wait") wait = true;
+    else if (flag == "--poll") {
+      std::string v = need();
+      char* end = nullptr;
+      poll = std::strtod(v.c_str(), &end);
+      QMOE_CHECK(!v.empty() && *end == '\0' && poll > 0 && poll <= 3600, "qmoe sweep status: --poll expects seconds in (0, 3600], got '", v, "'");
+    }
+  }
+  QMOE_CHECK(rest.size() <= 1, "qmoe sweep ", sub, ": expected at most one sweep id or folder, got '", Join(rest, "' '"), "'");
+  QMOE_CHECK(sub == "status" || !rest.empty(), "qmoe sweep ", sub, ": name the sweep (its id or folder), e.g. qmoe sweep ",
+             sub, " 20240501-120000-4242; `qmoe sweep status` shows the newest");
+  const std::string dir = FindSweepDir(SweepsRoot(o.config_dir, {}), rest.empty() ? "" : rest[0]);
+  if (sub == "status") return SweepStatus(dir, wait, poll, std::cout);
+  if (sub == "resume") return SweepResume(dir, std::cout);
+  return SweepCancel(dir, std::cout);
+}
+
+// `qmoe _task --sweep-dir DIR --index I`: one array task of a cluster sweep (run by Slurm).
+int CmdTask(const std::vector<std::string>& args) {
+  QMOE_CHECK(args.size() == 4 && args[0] == "--sweep-dir" && args[2] == "--index",
+             "qmoe _task: expected --sweep-dir DIR --index I (run by a cluster sweep's job.sh)");
+  char* end = nullptr;
+  long index = std::strtol(args[3].c_str(), &end, 10);
+  QMOE_CHECK(!args[3].empty() && *end == '\0' && index >= 0, "qmoe _task: --index expects a point index, got '", args[3],
+             "' (is SLURM_ARRAY_TASK_ID set?)");
+  return RunSweepTask(args[1], static_cast<int>(index));
+}
+
+// `qmoe _sweep-finish --sweep-dir DIR --job J`: the job that runs after array job J (finish.sh).
+int CmdSweepFinish(const std::vector<std::string>& args) {
+  QMOE_CHECK(args.size() == 4 && args[0] == "--sweep-dir" && args[2] == "--job",
+             "qmoe _sweep-finish: expected --sweep-dir DIR --job ARRAY_JOB (run by a cluster sweep's finish.sh)");
+  return FinishSweepJob(args[1], args[3]);
+}
+
 int CmdSweep(const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "status" || args[0] == "resume" || args[0] == "cancel"))
+    return CmdSweepControl(args[0], {args.begin() + 1, args.end()});
   auto o = ParseCommon(args, {"--configs", "--db", "-j", "--jobs", "--dry-run"}, "sweep");
   SweepOptions so;
   so.jobs = o.jobs;
@@ -91,11 +161,13 @@ int CmdSweep(const std::vector<std::string>& args) {
   so.config_dir = o.config_dir;
   so.db_override = o.db;
   const int failed = RunSweep(o.overrides, so);
-  // A config that declares `sweep.report` (the paper's tables) prints it when the sweep ends.
+  // A config that declares `sweep.report` (the paper's tables) prints it when the sweep ends
+  // (a cluster sweep ends later: `qmoe report` then).
   if (!o.dry_run) {
     const ComposedConfig cfg = ComposeConfig(o.config_dir, ExpandSweep(o.overrides).front());
     const YAML::Node& root = cfg.root;
-    if (root["sweep"] && root["sweep"]["report"]) {
+    const bool local = !root["launcher"] || root["launcher"]["name"].as<std::string>() == "local";
+    if (local && root["sweep"] && root["sweep"]["report"]) {
       std::string db = o.db.empty() ? root["results"]["db"].as<std::string>() : o.db;
       std::cout << "\n";
       RunReportCommand({root["sweep"]["report"].as<std::string>()}, db, std::cout);
@@ -148,6 +220,15 @@ std::string TakeDbPath(const std::vector<std::string>& args, std::vector<std::st
 int CmdResults(const std::vector<std::string>& args) {
   std::vector<std::string> rest;
   std::string db = TakeDbPath(args, &rest);
+  // `qmoe results merge` without paths: the shards of every cluster sweep.
+  if (rest.size() == 1 && rest[0] == "merge") {
+    const std::string root = SweepsRoot(DefaultConfigDir(), {});
+    if (!std::filesystem::exists(root)) {
+      std::cout << "no cluster sweeps in " << root << ": nothing to merge\n";
+      return 0;
+    }
+    rest.push_back(root);
+  }
   return RunResultsCommand(rest, db, std::cout);
 }
 
@@ -173,6 +254,7 @@ const std::map<std::string, Command>& Commands() {
       {"run", CmdRun},           {"sweep", CmdSweep},   {"config", CmdConfig},
       {"methods", CmdMethods},   {"experiments", CmdExperiments},
       {"results", CmdResults},   {"codec", CmdCodec},       {"report", CmdReport},       {"_point", CmdPoint},
+      {"_task", CmdTask},        {"_sweep-finish", CmdSweepFinish},
       {"train", TrainCommand},   {"eval", CmdEval},     {"forward", ForwardCommand},
       {"synth", synth::SynthCommand},
   };

@@ -18,11 +18,15 @@ usage: qmoe <command> [options] [overrides]
 commands:
   run [overrides]              run one point with the composed config (default: configs/config.yaml)
   sweep [overrides] [-j N]     run the grid of comma lists / range() values; resumes, skips done points
-        [--dry-run]
+        [--dry-run]            launcher=slurm submits the points as a Slurm job array (docs/cluster.md)
+  sweep status [SWEEP] [--wait]  a cluster sweep's points (pending/running/done/failed); merges finished ones
+  sweep resume SWEEP           resubmit a cluster sweep's points that are not done
+  sweep cancel SWEEP           cancel a cluster sweep's array jobs
   config show [overrides]      print the resolved config
   methods                      list registered methods and their parameters
   experiments                  list experiment types and their parameters
   results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
+                               | merge [SHARD|DIR...] (fold cluster sweep shards into the database)
   report table1|2|3|4          the paper's tables from the database (after qmoe sweep experiment=tableN)
   codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C [--streams S]
   eval [overrides]             span-corruption loss and perplexity per domain (= run experiment=eval),

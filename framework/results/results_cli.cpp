@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/result_set.h"
 #include "framework/results/results_commands.h"
+#include "framework/results/shard.h"
 #include "framework/results/sqlite_util.h"
 
 namespace qmoe {
@@ -57,7 +59,9 @@ std::string ResultsUsage() {
          "  table  --rows A [--cols B] --value M [--agg mean|min|max|count] [--where k=v ...]\n"
          "         [--format text|csv|markdown] [--digits N]   (done runs, run-level metrics)\n"
          "  export (--csv FILE | --json FILE) [--table run_metrics|runs|run_params|metrics|\n"
-         "         kernel_timings|reference_results]    FILE '-' = stdout\n";
+         "         kernel_timings|reference_results]    FILE '-' = stdout\n"
+         "  merge  [SHARD|DIR ...]                       fold cluster shards into the database (default: every\n"
+         "         sweep folder); idempotent, one transaction per shard, safe while tasks run\n";
 }
 
 std::string CliArgs::Get(const std::string& f, const std::string& fallback) const {
@@ -116,7 +120,9 @@ int RunResultsCommand(const std::vector<std::string>& args, const std::string& d
     out << ResultsUsage();
     return args.empty() ? 1 : 0;
   }
+  if (args[0] == "merge") return ResultsMerge(db_path, {args.begin() + 1, args.end()}, out);
   auto it = Subcommands().find(args[0]);
+  names.push_back("merge");
   QMOE_CHECK(it != Subcommands().end(), "qmoe results: unknown subcommand '", args[0], "'", DidYouMean(args[0], names),
              "; valid: ", Join(names, ", "), ", help");
   const Subcommand& sub = it->second;
@@ -129,6 +135,22 @@ int RunResultsCommand(const std::vector<std::string>& args, const std::string& d
              "' does not exist (run an experiment first, or pass --db PATH)");
   ResultsDb db(db_path);
   return sub.run(db, a, out);
+}
+
+int ResultsMerge(const std::string& db_path, const std::vector<std::string>& paths, std::ostream& out) {
+  QMOE_CHECK(!paths.empty(), "qmoe results merge: give shard files or folders to merge");
+  std::vector<std::string> shards;
+  for (const auto& p : paths) {
+    QMOE_CHECK(p.rfind("--", 0) != 0, "qmoe results merge: unknown flag '", p, "'; it takes shard files or folders");
+    for (auto& s : FindShards(p)) shards.push_back(std::move(s));
+  }
+  if (auto parent = std::filesystem::path(db_path).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);
+  ResultsDb db(db_path);
+  MergeReport r = MergeShards(db, shards);
+  out << r.Summary(db_path) << "\n";
+  for (const auto& e : r.errors) std::cerr << "qmoe: error: " << e << "\n";
+  return r.errors.empty() ? 0 : 2;
 }
 
 int ResultsList(ResultsDb& db, const CliArgs& a, std::ostream& out) {

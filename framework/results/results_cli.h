@@ -1,5 +1,5 @@
-// `qmoe results ...`: read-only views of the results database. Output goes to `out`; bad input
-// (unknown subcommand or flag, unknown run, metric or key) is one qmoe::Error naming the nearest
+// `qmoe results ...`: read-only views of the results database, and `merge`, which folds shard
+// databases in. Output goes to `out`; bad input (unknown subcommand or flag, unknown run, metric or key) is one qmoe::Error naming the nearest
 // valid choice. Returns the process exit code (0 on success).
 //
 //   list   [--status S] [--experiment E] [--sweep ID] [--limit N]
@@ -9,6 +9,7 @@
 //          [--format text|csv|markdown] [--digits N]
 //   export (--csv FILE | --json FILE) [--table run_metrics|runs|run_params|metrics|kernel_timings|
 //          reference_results]                      FILE "-" writes to `out`
+//   merge  SHARD|DIR ...                          fold cluster shards (framework/results/shard.h) in
 #pragma once
 #include <ostream>
 #include <string>

@@ -30,6 +30,9 @@ CliArgs ParseCliArgs(const std::vector<std::string>& args, const std::string& co
 // Checks a flag value against its allowed set ("--agg must be one of mean, min, ...").
 void CheckChoice(const std::string& flag, const std::string& value, const std::vector<std::string>& choices);
 
+// `merge PATH...`: every shard of the paths into the database at db_path (created if missing); bad
+// shards are one error line each on stderr (exit 2) and the others still merge.
+int ResultsMerge(const std::string& db_path, const std::vector<std::string>& paths, std::ostream& out);
 int ResultsList(ResultsDb& db, const CliArgs& a, std::ostream& out);
 int ResultsShow(ResultsDb& db, const CliArgs& a, std::ostream& out);
 int ResultsQuery(ResultsDb& db, const CliArgs& a, std::ostream& out);

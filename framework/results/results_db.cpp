@@ -184,6 +184,14 @@ void ResultsDb::FinishRun(int64_t run_id, const std::string& status, const std::
                      "', not running"));
 }
 
+bool ResultsDb::MarkRunFailed(const std::string& key, const std::string& error) {
+  static const std::string sql =
+      StrCat("UPDATE runs SET status = 'failed', error = ?1, ended_at = ", kNow, " WHERE key = ?2 AND status = 'running'");
+  SqlStmt& st = Cached(sql.c_str());
+  st.Bind(1, error).Bind(2, key).Step(StrCat("MarkRunFailed(", key.substr(0, 16), ")"));
+  return sqlite3_changes(db_) == 1;
+}
+
 void ResultsDb::AddMetric(int64_t run_id, const std::string& name, double value, const std::string& unit,
                           const MetricLabels& labels) {
   QMOE_CHECK(!name.empty(), "AddMetric(run ", run_id, "): the metric name is empty");

@@ -88,6 +88,9 @@ class ResultsDb {
   int64_t BeginRun(const RunRecord& r);
   // status: "done" or "failed"; error is the message for failed runs.
   void FinishRun(int64_t run_id, const std::string& status, const std::string& error = "");
+  // Marks the run with this key failed with `error` if it is still "running" (its process died
+  // before FinishRun). Returns false when no running run has this key.
+  bool MarkRunFailed(const std::string& key, const std::string& error);
 
   // Writing the same (run, name, labels) again replaces the value. NaN is stored as NULL.
   void AddMetric(int64_t run_id, const std::string& name, double value, const std::string& unit = "",

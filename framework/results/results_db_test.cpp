@@ -19,20 +19,10 @@ namespace qmoe {
 namespace {
 
 using testing_results::AddRun;
+using testing_results::ExpectErrorWith;
 using testing_results::FreshDbPath;
 using testing_results::ReadFile;
 using testing_results::Scalar;
-
-// Expects `fn` to throw qmoe::Error whose message contains every one of `parts`.
-template <class F>
-void ExpectErrorWith(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected qmoe::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
 
 TEST(ResultsSchema, EmbeddedTextIsResultsSchemaSql) {
   // The library must carry the checked-in file verbatim (single source of the schema).

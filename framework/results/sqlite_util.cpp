@@ -62,6 +62,11 @@ SqlStmt& SqlStmt::Bind(int i, const std::string& v) {
   return *this;
 }
 
+SqlStmt& SqlStmt::BindNull(int i) {
+  sqlite3_bind_null(st_, i);
+  return *this;
+}
+
 bool SqlStmt::Step(std::string_view what) {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;

@@ -31,6 +31,7 @@ class SqlStmt {
   SqlStmt& Bind(int i, const std::string& v);
   SqlStmt& Bind(int i, const char* v) { return Bind(i, std::string(v)); }
   SqlStmt& Bind(int i, int v) { return Bind(i, static_cast<int64_t>(v)); }
+  SqlStmt& BindNull(int i);
 
   // true: a row is ready; false: done. `what` names the operation in error messages.
   bool Step(std::string_view what = "");

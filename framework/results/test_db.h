@@ -3,6 +3,11 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "framework/core/error.h"
 
 #include "framework/results/results_db.h"
 
@@ -20,5 +25,16 @@ int64_t AddRun(ResultsDb& db, const std::string& key, const std::string& method,
 std::string Scalar(ResultsDb& db, const std::string& sql);
 
 std::string ReadFile(const std::string& path);
+
+// Expects `fn` to throw qmoe::Error whose message contains every one of `parts`.
+template <class F>
+void ExpectErrorWith(F&& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected qmoe::Error containing '" << parts.front() << "'";
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace qmoe::testing_results

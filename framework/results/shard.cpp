@@ -1,0 +1,326 @@
+#include "framework/results/shard.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <variant>
+
+#include "framework/core/error.h"
+#include "framework/core/strings.h"
+#include "framework/results/schema.h"
+#include "framework/results/sqlite_util.h"
+
+namespace fs = std::filesystem;
+
+namespace qmoe {
+
+MergeCounts& MergeCounts::operator+=(const MergeCounts& o) {
+  added += o.added;
+  replaced += o.replaced;
+  unchanged += o.unchanged;
+  running += o.running;
+  return *this;
+}
+
+namespace {
+
+void FsyncPath(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags);
+  QMOE_CHECK(fd >= 0, "cannot open '", path, "' to flush it to disk: ", std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  QMOE_CHECK(rc == 0, "cannot flush '", path, "' to disk: ", std::strerror(err));
+}
+
+// A read-only connection to a shard, checked to be a qmoe database of a schema this build reads.
+class ShardConn {
+ public:
+  explicit ShardConn(const std::string& path) : path_(path) {
+    QMOE_CHECK(fs::is_regular_file(path), "shard '", path, "' does not exist or is not a file");
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close_v2(db_);
+      throw Error(StrCat("cannot open shard '", path, "': ", msg));
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    try {
+      const int version = ReadSchemaVersion(db_, path);
+      QMOE_CHECK(version >= 1, "shard '", path, "' is an empty database, not a qmoe results shard");
+      QMOE_CHECK(version <= ResultsDb::SchemaVersion(), "shard '", path, "' was written with results schema version ",
+                 version, ", newer than this build of qmoe knows (version ", ResultsDb::SchemaVersion(),
+                 "); merge it with a newer qmoe build (the shard is left in place)");
+      SqlStmt check(db_, "PRAGMA quick_check", path);
+      std::vector<std::string> problems;
+      while (check.Step("checking the shard")) problems.push_back(check.Text(0));
+      QMOE_CHECK(problems == std::vector<std::string>{"ok"}, "shard '", path, "' is corrupt (SQLite quick_check: ",
+                 Join(problems, "; ").substr(0, 300), ")");
+    } catch (const Error& e) {
+      sqlite3_close_v2(db_);
+      // SQLite's messages (sqlite_util.cpp) say "results database 'PATH'"; this file is a shard.
+      std::string what = e.what();
+      const std::string db_words = StrCat("results database '", path, "'");
+      if (auto at = what.find(db_words); at != std::string::npos) what.replace(at, db_words.size(), StrCat("shard '", path, "'"));
+      if (what.find(path) == std::string::npos) what = StrCat("shard '", path, "': ", what);
+      throw Error(what);
+    }
+  }
+  ~ShardConn() { sqlite3_close_v2(db_); }
+  sqlite3* handle() { return db_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+using Value = std::variant<std::monostate, int64_t, double, std::string>;
+struct Row {
+  std::vector<Value> values;
+};
+struct Table {
+  std::vector<std::string> columns;  // copied columns, in order
+  std::vector<Row> rows;
+};
+
+std::vector<std::string> ColumnsOf(sqlite3* db, const std::string& table, const std::string& path) {
+  SqlStmt st(db, StrCat("PRAGMA table_info(", table, ")"), path);
+  std::vector<std::string> cols;
+  while (st.Step("reading columns")) cols.push_back(st.Text(1));
+  return cols;
+}
+
+Value Read(const SqlStmt& st, int c) {
+  switch (st.Type(c)) {
+    case SQLITE_NULL: return std::monostate{};
+    case SQLITE_INTEGER: return st.Int(c);
+    case SQLITE_FLOAT: return st.Double(c);
+    default: return st.Text(c);
+  }
+}
+
+void BindValue(SqlStmt& st, int i, const Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) st.BindNull(i);
+  else if (auto* x = std::get_if<int64_t>(&v)) st.Bind(i, *x);
+  else if (auto* d = std::get_if<double>(&v)) st.Bind(i, *d);
+  else st.Bind(i, std::get<std::string>(v));
+}
+
+// `SELECT cols FROM table WHERE where`, with `skip` columns left out of the copy.
+Table ReadTable(ShardConn& shard, const std::string& table, const std::set<std::string>& skip) {
+  Table t;
+  for (const auto& c : ColumnsOf(shard.handle(), table, shard.path()))
+    if (!skip.count(c)) t.columns.push_back(c);
+  SqlStmt st(shard.handle(), StrCat("SELECT ", Join(t.columns, ", "), " FROM ", table), shard.path());
+  while (st.Step(StrCat("reading ", table))) {
+    Row r;
+    for (int c = 0; c < static_cast<int>(t.columns.size()); ++c) r.values.push_back(Read(st, c));
+    t.rows.push_back(std::move(r));
+  }
+  return t;
+}
+
+std::string Text(const Table& t, const Row& r, const std::string& column) {
+  for (size_t c = 0; c < t.columns.size(); ++c)
+    if (t.columns[c] == column) {
+      if (auto* s = std::get_if<std::string>(&r.values[c])) return *s;
+      if (auto* i = std::get_if<int64_t>(&r.values[c])) return std::to_string(*i);
+      return "";
+    }
+  return "";
+}
+
+int64_t IntOf(const Table& t, const Row& r, const std::string& column) {
+  for (size_t c = 0; c < t.columns.size(); ++c)
+    if (t.columns[c] == column)
+      if (auto* i = std::get_if<int64_t>(&r.values[c])) return *i;
+  throw Error(StrCat("shard table has no integer column '", column, "'"));
+}
+
+// Everything of one shard, read before the main database's write lock is taken.
+struct ShardContents {
+  Table runs;                           // with the shard's run id first ("id")
+  std::map<std::string, Table> children;  // table -> rows (run_id is the shard's run id)
+};
+
+const char* const kChildTables[] = {"run_params", "metrics", "kernel_timings"};
+
+ShardContents ReadShard(const std::string& path) {
+  ShardConn shard(path);
+  ShardContents s;
+  s.runs = ReadTable(shard, "runs", {});
+  for (const char* t : kChildTables) s.children[t] = ReadTable(shard, t, {"id"});
+  return s;
+}
+
+std::vector<std::string> Placeholders(size_t n) {
+  std::vector<std::string> q;
+  for (size_t i = 1; i <= n; ++i) q.push_back(StrCat("?", i));
+  return q;
+}
+
+}  // namespace
+
+void PublishShard(const std::string& work_db, const std::string& shard_path) {
+  const fs::path final_path(shard_path);
+  if (!final_path.parent_path().empty()) fs::create_directories(final_path.parent_path());
+  const std::string tmp = (final_path.parent_path() / ("." + final_path.filename().string() + ".partial")).string();
+  fs::remove(tmp);
+  {
+    ResultsDb db(work_db);
+    SqlStmt vacuum(db.handle(), "VACUUM INTO ?1", db.path());
+    vacuum.Bind(1, tmp).Step(StrCat("publishing the shard '", shard_path, "'"));
+  }
+  {
+    // A shard is read by other hosts: a plain rollback-journal file, no WAL or shared memory.
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    try {
+      if (rc != SQLITE_OK) ThrowSqlite(db, rc, tmp, "open");
+      ExecSql(db, "PRAGMA journal_mode=DELETE", tmp);
+    } catch (...) {
+      sqlite3_close_v2(db);
+      throw;
+    }
+    sqlite3_close_v2(db);
+  }
+  FsyncPath(tmp, O_RDONLY);
+  std::error_code ec;
+  fs::rename(tmp, final_path, ec);
+  QMOE_CHECK(!ec, "cannot publish shard '", shard_path, "' (rename from '", tmp, "'): ", ec.message());
+  FsyncPath(final_path.parent_path().empty() ? "." : final_path.parent_path().string(), O_RDONLY | O_DIRECTORY);
+}
+
+std::vector<std::string> FindShards(const std::string& path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  QMOE_CHECK(fs::exists(path, ec), "'", path, "' does not exist (expected a shard file or a folder of sweeps)");
+  if (!fs::is_directory(path, ec)) return {path};
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const fs::path& p = it->path();
+    const std::string name = p.filename().string();
+    if (it->is_regular_file() && p.extension() == ".db" && name[0] != '.' && p.parent_path().filename() == "shards")
+      out.push_back(p.string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string MergeReport::Summary(const std::string& db_path) const {
+  return StrCat("merged ", shards, " shard", shards == 1 ? "" : "s", " into ", db_path, ": ", counts.added, " added, ",
+                counts.replaced, " replaced, ", counts.unchanged, " already there, ", counts.running, " still running",
+                errors.empty() ? "" : StrCat("; ", errors.size(), " shard(s) not merged"));
+}
+
+MergeReport MergeShards(ResultsDb& main, const std::vector<std::string>& shards) {
+  MergeReport r;
+  for (const auto& s : shards) {
+    try {
+      r.counts += MergeShard(main, s);
+      ++r.shards;
+    } catch (const Error& e) {
+      r.errors.push_back(e.what());
+    }
+  }
+  return r;
+}
+
+std::vector<ShardRun> ReadShardRuns(const std::string& shard_path) {
+  ShardConn shard(shard_path);
+  SqlStmt st(shard.handle(), "SELECT key, status, error, coalesce(ended_at, '') FROM runs ORDER BY id", shard_path);
+  std::vector<ShardRun> out;
+  while (st.Step("reading runs")) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3)});
+  return out;
+}
+
+MergeCounts MergeShard(ResultsDb& main, const std::string& shard_path) {
+  const ShardContents s = ReadShard(shard_path);
+  sqlite3* db = main.handle();
+  const std::string& path = main.path();
+  // The shard's schema is not newer than ours and the schema only ever adds columns, so every
+  // shard column exists here; check anyway, so a hand-made file cannot half-merge.
+  std::map<std::string, std::set<std::string>> main_cols;
+  for (const char* t : {"runs", "run_params", "metrics", "kernel_timings"}) {
+    for (const auto& c : ColumnsOf(db, t, path)) main_cols[t].insert(c);
+  }
+  auto check_cols = [&](const std::string& t, const Table& table) {
+    for (const auto& c : table.columns)
+      QMOE_CHECK(main_cols[t].count(c), "shard '", shard_path, "': table ", t, " has column '", c,
+                 "' that results database '", path, "' lacks; merge it with a newer qmoe build");
+  };
+  check_cols("runs", s.runs);
+  for (const auto& [t, table] : s.children) check_cols(t, table);
+
+  std::vector<std::string> run_cols;  // all but the id, which is local to each file
+  for (const auto& c : s.runs.columns)
+    if (c != "id") run_cols.push_back(c);
+
+  MergeCounts n;
+  main.Begin();
+  try {
+    SqlStmt find(db, "SELECT id, status, coalesce(ended_at, '') FROM runs WHERE key = ?1", path);
+    SqlStmt insert_run(db, StrCat("INSERT INTO runs(", Join(run_cols, ", "), ") VALUES (",
+                                  Join(Placeholders(run_cols.size()), ", "), ")"), path);
+    for (const Row& run : s.runs.rows) {
+      const std::string key = Text(s.runs, run, "key"), status = Text(s.runs, run, "status");
+      if (status == "running") {
+        ++n.running;
+        continue;
+      }
+      find.Reset();
+      find.Bind(1, key);
+      bool exists = find.Step("merge: looking up the run key");
+      int64_t old_id = exists ? find.Int(0) : 0;
+      std::string old_status = exists ? find.Text(1) : "", old_end = exists ? find.Text(2) : "";
+      find.Reset();
+      if (exists) {
+        bool newer = status == "done" || old_status == "running" || Text(s.runs, run, "ended_at") > old_end;
+        if (old_status == "done" || !newer) {
+          ++n.unchanged;
+          continue;
+        }
+        for (const char* sql : {"DELETE FROM run_params WHERE run_id = ?1", "DELETE FROM metrics WHERE run_id = ?1",
+                                "DELETE FROM kernel_timings WHERE run_id = ?1", "DELETE FROM runs WHERE id = ?1"}) {
+          SqlStmt del(db, sql, path);
+          del.Bind(1, old_id).Step("merge: replacing an earlier attempt");
+        }
+      }
+      insert_run.Reset();
+      int i = 1;
+      for (size_t c = 0; c < s.runs.columns.size(); ++c)
+        if (s.runs.columns[c] != "id") BindValue(insert_run, i++, run.values[c]);
+      insert_run.Step(StrCat("merge: run ", key.substr(0, 16)));
+      const int64_t new_id = sqlite3_last_insert_rowid(db);
+      const int64_t shard_id = IntOf(s.runs, run, "id");
+      for (const auto& [t, table] : s.children) {
+        SqlStmt ins(db, StrCat("INSERT INTO ", t, "(", Join(table.columns, ", "), ") VALUES (",
+                               Join(Placeholders(table.columns.size()), ", "), ")"), path);
+        for (const Row& r : table.rows) {
+          if (IntOf(table, r, "run_id") != shard_id) continue;
+          ins.Reset();
+          for (size_t c = 0; c < table.columns.size(); ++c) {
+            if (table.columns[c] == "run_id") ins.Bind(static_cast<int>(c + 1), new_id);
+            else BindValue(ins, static_cast<int>(c + 1), r.values[c]);
+          }
+          ins.Step(StrCat("merge: ", t, " of run ", key.substr(0, 16)));
+        }
+      }
+      ++(exists ? n.replaced : n.added);
+    }
+    main.Commit();
+  } catch (...) {
+    if (sqlite3_get_autocommit(db) == 0) main.Rollback();
+    throw;
+  }
+  return n;
+}
+
+}  // namespace qmoe
