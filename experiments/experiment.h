@@ -3,6 +3,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <concepts>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,12 +83,20 @@ struct ExperimentInfo {
   // Optional checks of a planned point's typed sections, run before anything runs (a sweep plans
   // every point first): one clear Error for a point that must not start.
   std::function<void(const std::map<std::string, ParamMap>&)> preflight;
+  // Keys of the `experiment` section that permit rather than change a result (compress:
+  // allow_capped): left out of the run key, so adding one keeps every existing key.
+  std::vector<std::string> not_in_run_key;
+  // Optional, for an experiment that uses `seed` at some points only (compress: only methods that
+  // calibrate): false = this point draws nothing at random and runs as seed 0.
+  std::function<bool(const std::map<std::string, ParamMap>&)> point_uses_seed;
 };
 
 using ExperimentRegistry = Registry<ExperimentInfo>;
 
 // An experiment class may declare `static void Preflight(const Params&, const std::map<std::string,
-// ParamMap>& sections)`; it becomes ExperimentInfo::preflight.
+// ParamMap>& sections)` and `static bool UsesSeed(const Params&, const std::map<...>& sections)`;
+// they become ExperimentInfo::preflight and ::point_uses_seed; `static std::vector<std::string>
+// NotInRunKey()` becomes ::not_in_run_key.
 template <class E>
 void RegisterExperiment(ExperimentRegistry& r, const std::string& key, const std::string& help,
                         bool uses_method, bool uses_model, int version = 1, SeedUse seed = {}) {
@@ -108,6 +117,14 @@ void RegisterExperiment(ExperimentRegistry& r, const std::string& key, const std
       E::Preflight(FromParamMap<typename E::Params>(s.at("experiment")), s);
     };
   }
+  if constexpr (requires(const typename E::Params& p, const std::map<std::string, ParamMap>& s) {
+                  { E::UsesSeed(p, s) } -> std::convertible_to<bool>;
+                }) {
+    info.point_uses_seed = [](const std::map<std::string, ParamMap>& s) {
+      return E::UsesSeed(FromParamMap<typename E::Params>(s.at("experiment")), s);
+    };
+  }
+  if constexpr (requires { E::NotInRunKey(); }) info.not_in_run_key = E::NotInRunKey();
   r.Add(key, std::move(info));
 }
 

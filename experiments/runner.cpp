@@ -157,11 +157,13 @@ namespace {
 // An experiment without randomness runs as seed 0 whatever seed was asked for: replicates would
 // repeat identical work under different keys.
 void DropUnusedSeed(PointPlan& p, const ExperimentInfo& ex) {
-  if (ex.seed.used || !p.cfg.root["seed"]) return;
+  if (!p.cfg.root["seed"]) return;
   auto& root_params = p.typed[""];
   auto it = root_params.find("seed");
   if (it == root_params.end() || std::get<int64_t>(it->second) == 0) return;
-  std::cerr << "note: experiment '" << p.experiment << "' draws nothing at random; seed=" << std::get<int64_t>(it->second)
+  if (ex.seed.used && (!ex.point_uses_seed || ex.point_uses_seed(p.typed))) return;
+  std::cerr << "note: " << (ex.seed.used ? "this point of experiment '" : "experiment '") << p.experiment
+            << "' draws nothing at random; seed=" << std::get<int64_t>(it->second)
             << " is ignored (its run is the seed-0 run)\n";
   it->second = int64_t{0};
   p.cfg.root["seed"] = 0;
@@ -185,6 +187,8 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   YAML::Node keyed = YAML::Clone(root);
   keyed.remove("results");
   keyed.remove("sweep");  // how a sweep was declared does not change a point's result
+  for (const auto& k : ex.not_in_run_key)
+    if (keyed["experiment"] && keyed["experiment"].IsMap()) keyed["experiment"].remove(k);
   std::string version = StrCat("qmoe ", QMOE_VERSION, "; experiment ", p.experiment, " v", ex.version);
   if (ex.uses_method && root["method"]) {
     p.method = Scalar(root, "method", "name");

@@ -176,12 +176,23 @@ void PrintSummary(const SwitchConfig& cfg, const std::string& method_key, const 
 
 }  // namespace
 
+namespace {
+
+int64_t RequestedCalibration(const CompressExperiment::Params& p, const std::map<std::string, ParamMap>& sections) {
+  const ParamMap& mp = sections.at("method");
+  const bool hessian = Methods().Get(std::get<std::string>(mp.at("name"))).make(mp)->UsesHessian();
+  return RequestedCalibration(p, FromParamMap<SwitchConfig>(sections.at("model")), hessian);
+}
+
+}  // namespace
+
+bool CompressExperiment::UsesSeed(const Params& p, const std::map<std::string, ParamMap>& sections) {
+  return RequestedCalibration(p, sections) > 0;
+}
+
 void CompressExperiment::Preflight(const Params& p, const std::map<std::string, ParamMap>& sections) {
   if (p.allow_capped) return;
-  const SwitchConfig model = FromParamMap<SwitchConfig>(sections.at("model"));
-  const ParamMap& mp = sections.at("method");
-  const MethodInfo& info = Methods().Get(std::get<std::string>(mp.at("name")));
-  const int64_t asked = RequestedCalibration(p, model, info.make(mp)->UsesHessian());
+  const int64_t asked = RequestedCalibration(p, sections);
   if (asked <= 0) return;
   const data::DataParams dp = FromParamMap<data::DataParams>(sections.at("data"));
   const std::string root = DataRoot();

@@ -6,6 +6,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "framework/core/repo_path.h"  // ResolveRepoPath, used by the runtime experiment
 
@@ -23,7 +24,7 @@ class CompressExperiment : public Experiment {
     double token_cap_mul = 4.0;
     bool true_sequential = false;
     std::string save = "";
-    bool allow_capped = false;  // not in configs/experiment/compress.yaml: existing run keys stay the same
+    bool allow_capped = false;  // permits, never changes a result: not part of the run key
     template <class V>
     void Visit(V&& v) {
       v(calibration_samples, "calibration_samples",
@@ -45,6 +46,9 @@ class CompressExperiment : public Experiment {
   // Before anything runs: a point whose calibration request the split cannot meet is an Error
   // unless allow_capped.
   static void Preflight(const Params& p, const std::map<std::string, ParamMap>& sections);
+  // Only points that calibrate draw anything at random; the others (bf16, rtn, ternary) run as seed 0.
+  static bool UsesSeed(const Params& p, const std::map<std::string, ParamMap>& sections);
+  static std::vector<std::string> NotInRunKey() { return {"allow_capped"}; }
   explicit CompressExperiment(Params p) : p_(std::move(p)) {}
   void Run(RunContext& ctx) override;
 
