@@ -12,14 +12,18 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
   RegisterExperiment<MatrixExperiment>(r, "matrix",
                                        "quantize weight matrices (i.i.d. or from safetensors) with one method",
                                        /*uses_method=*/true, /*uses_model=*/false);
+  // seed scheme 1: seed != 0 draws the calibration documents and their span-corruption noise.
   RegisterExperiment<CompressExperiment>(r, "compress",
                                          "the QMoE pipeline: compress a Switch model layer by layer and evaluate it",
-                                         /*uses_method=*/true, /*uses_model=*/true);
-  RegisterExperiment<EvalExperiment>(r, "eval", "span-corruption validation loss (§11) of a trained model, per domain",
-                                     /*uses_method=*/false, /*uses_model=*/true);
+                                         /*uses_method=*/true, /*uses_model=*/true, /*version=*/1,
+                                         SeedUse{.used = true, .scheme = 1});
+  RegisterExperiment<EvalExperiment>(r, "eval", "span-corruption validation loss of a trained model, per domain",
+                                     /*uses_method=*/false, /*uses_model=*/true, /*version=*/1,
+                                     SeedUse{.used = false});
   RegisterExperiment<RuntimeExperiment>(r, "runtime",
                                         "greedy generation time: dict experts on the sub-1-bit CPU kernels vs a baseline",
-                                        /*uses_method=*/false, /*uses_model=*/true);
+                                        /*uses_method=*/false, /*uses_model=*/true, /*version=*/1,
+                                        SeedUse{.used = false});
   RegisterExperiment<KernelsExperiment>(r, "kernels",
                                         "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates "
                                         "and decode speeds",

@@ -1,5 +1,6 @@
 #include "experiments/runner.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <streambuf>
 
 #include "experiments/experiment.h"
 #include "experiments/launcher/launcher_config.h"
@@ -14,6 +17,7 @@
 #include "experiments/section_schemas.h"
 #include "framework/core/error.h"
 #include "framework/core/hash.h"
+#include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 #include "framework/results/results_db.h"
 #include "methods/method.h"
@@ -36,7 +40,7 @@ std::string Shell(const std::string& cmd) {
 // The commit of the source tree this binary was built from, with "-dirty" for local changes.
 const std::string& GitCommit() {
   static const std::string commit = [] {
-    std::string src = QMOE_SOURCE_DIR;
+    const std::string src = SourceDir();
     std::string c = Shell("git -C '" + src + "' rev-parse --short=12 HEAD 2>/dev/null");
     if (c.empty()) return std::string("unknown");
     if (!Shell("git -C '" + src + "' status --porcelain --untracked-files=no 2>/dev/null").empty())
@@ -57,12 +61,71 @@ std::string Scalar(const YAML::Node& n, const std::string& section, const std::s
   return n[section][key].as<std::string>();
 }
 
+// Copies everything written to one stream into a second buffer (the run's log file).
+class TeeBuf : public std::streambuf {
+ public:
+  TeeBuf(std::streambuf* a, std::streambuf* b) : a_(a), b_(b) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == EOF) return !EOF;
+    const int ra = a_->sputc(char(c)), rb = b_->sputc(char(c));
+    return ra == EOF || rb == EOF ? EOF : c;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    b_->sputn(s, n);
+    return a_->sputn(s, n);
+  }
+  int sync() override { return (a_->pubsync() == 0 && b_->pubsync() == 0) ? 0 : -1; }
+
+ private:
+  std::streambuf* a_;
+  std::streambuf* b_;
+};
+
+// The run's log: while alive, std::cout and std::cerr are also written to <run_dir>/log.txt. A
+// sweep worker's output already goes to that file (the sweep opens it), so it is not teed twice.
+class RunLog {
+ public:
+  // `header` opens the log (it does not go to the terminal).
+  RunLog(const std::string& path, const std::string& header) {
+    struct stat err {}, log {};
+    if (fstat(STDERR_FILENO, &err) == 0 && stat(path.c_str(), &log) == 0 && err.st_dev == log.st_dev &&
+        err.st_ino == log.st_ino) {
+      std::cerr << header << "\n";
+      return;
+    }
+    file_.open(path, std::ios::out | std::ios::trunc);
+    if (!file_) return;  // a log we cannot write never stops the run
+    file_ << header << "\n";
+    out_ = std::make_unique<TeeBuf>(std::cout.rdbuf(), file_.rdbuf());
+    err_ = std::make_unique<TeeBuf>(std::cerr.rdbuf(), file_.rdbuf());
+    old_out_ = std::cout.rdbuf(out_.get());
+    old_err_ = std::cerr.rdbuf(err_.get());
+  }
+  ~RunLog() {
+    if (!out_) return;
+    std::cout.flush();
+    std::cerr.flush();
+    std::cout.rdbuf(old_out_);
+    std::cerr.rdbuf(old_err_);
+  }
+  RunLog(const RunLog&) = delete;
+  RunLog& operator=(const RunLog&) = delete;
+
+ private:
+  std::ofstream file_;
+  std::unique_ptr<TeeBuf> out_, err_;
+  std::streambuf* old_out_ = nullptr;
+  std::streambuf* old_err_ = nullptr;
+};
+
 }  // namespace
 
 std::string DefaultConfigDir() {
   if (const char* env = std::getenv("QMOE_CONFIG_DIR"); env && *env) return env;
   if (fs::exists("configs/config.yaml")) return "configs";
-  return std::string(QMOE_SOURCE_DIR) + "/configs";
+  return SourceDir() + "/configs";
 }
 
 ConfigSchema BuildSchema(const ComposedConfig& cfg) {
@@ -92,6 +155,25 @@ ConfigSchema BuildSchema(const ComposedConfig& cfg) {
   return schema;
 }
 
+namespace {
+
+// An experiment without randomness runs as seed 0 whatever seed was asked for: replicates would
+// repeat identical work under different keys.
+void DropUnusedSeed(PointPlan& p, const ExperimentInfo& ex) {
+  if (!p.cfg.root["seed"]) return;
+  auto& root_params = p.typed[""];
+  auto it = root_params.find("seed");
+  if (it == root_params.end() || std::get<int64_t>(it->second) == 0) return;
+  if (ex.seed.used && (!ex.point_uses_seed || ex.point_uses_seed(p.typed))) return;
+  std::cerr << "note: " << (ex.seed.used ? "this point of experiment '" : "experiment '") << p.experiment
+            << "' draws nothing at random; seed=" << std::get<int64_t>(it->second)
+            << " is ignored (its run is the seed-0 run)\n";
+  it->second = int64_t{0};
+  p.cfg.root["seed"] = 0;
+}
+
+}  // namespace
+
 PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string>& overrides,
                     const std::string& db_override) {
   PointPlan p;
@@ -101,12 +183,16 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   const YAML::Node& root = p.cfg.root;
   p.experiment = Scalar(root, "experiment", "type");
   const ExperimentInfo& ex = Experiments().Get(p.experiment);
+  DropUnusedSeed(p, ex);
+  if (ex.preflight) ex.preflight(typed);
 
   // The key covers only what determines the result: drop output locations and unused sections.
   YAML::Node keyed = YAML::Clone(root);
   keyed.remove("results");
   keyed.remove("sweep");     // how a sweep was declared does not change a point's result,
   keyed.remove("launcher");  // nor where it runs
+  for (const auto& k : ex.not_in_run_key)
+    if (keyed["experiment"] && keyed["experiment"].IsMap()) keyed["experiment"].remove(k);
   std::string version = StrCat("qmoe ", QMOE_VERSION, "; experiment ", p.experiment, " v", ex.version);
   if (ex.uses_method && root["method"]) {
     p.method = Scalar(root, "method", "name");
@@ -119,9 +205,10 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   } else {
     for (const char* s : {"model", "data", "eval"}) keyed.remove(s);
   }
+  if (auto it = typed[""].find("seed"); it != typed[""].end()) p.seed = std::get<int64_t>(it->second);
+  if (ex.seed.scheme > 0 && p.seed != 0) version += StrCat("; seeds v", ex.seed.scheme);
   p.code_version = version;
   p.key = Sha256Hex(CanonicalYaml(keyed) + "\n# " + version);
-  if (auto it = typed[""].find("seed"); it != typed[""].end()) p.seed = std::get<int64_t>(it->second);
 
   p.db_path = !db_override.empty() ? db_override : std::get<std::string>(typed["results"]["db"]);
   std::string runs = std::get<std::string>(typed["results"]["dir"]);
@@ -161,7 +248,7 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
   RunRecord rec = RecordOf(plan, sweep_id);
   int64_t run_id = db.BeginRun(rec);
 
-  // Hydra-style per-run record: the resolved config and the overrides.
+  // Hydra-style per-run record: the resolved config, the overrides and the log.
   fs::create_directories(plan.run_dir);
   std::ofstream(fs::path(plan.run_dir) / "config.yaml") << rec.config_yaml << "\n";
   {
@@ -169,6 +256,8 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
     for (const auto& o : plan.cfg.overrides) ov << "- " << o << "\n";
   }
 
+  RunLog log((fs::path(plan.run_dir) / "log.txt").string(),
+             StrCat("run ", run_id, " (key ", plan.key.substr(0, 16), "): ", Join(plan.cfg.overrides, " ")));
   auto t0 = std::chrono::steady_clock::now();
   try {
     const ExperimentInfo& ex = Experiments().Get(plan.experiment);

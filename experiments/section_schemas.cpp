@@ -33,7 +33,7 @@ struct SweepParams {
   void Visit(V&& v) {
     v(grids, "grids", "list of override strings; `qmoe sweep` runs the union of their grids");
     v(report, "report", "a `qmoe report` table printed when the sweep ends ('' = none)",
-      Choices{{"", "table1", "table2", "table3", "table4"}});
+      Choices{{"", "table1", "table2", "table3", "table4", "table5", "table6", "table7"}});
   }
 };
 

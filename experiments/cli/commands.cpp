@@ -200,7 +200,10 @@ int CmdExperiments(const std::vector<std::string>& args) {
   QMOE_CHECK(args.empty(), "qmoe experiments takes no arguments");
   for (const auto& key : Experiments().Keys()) {
     const auto& e = Experiments().Get(key);
-    std::cout << key << " (v" << e.version << "): " << e.help << "\n" << FormatSpecs(e.params) << "\n";
+    std::cout << key << " (v" << e.version << "): " << e.help << "\n";
+    if (!e.seed.used) std::cout << "  draws nothing at random: seed is not part of its run key\n";
+    else if (e.point_uses_seed) std::cout << "  seed draws the random choices of points that have any; others run as seed 0\n";
+    std::cout << FormatSpecs(e.params) << "\n";
   }
   return 0;
 }

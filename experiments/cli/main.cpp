@@ -27,7 +27,8 @@ commands:
   experiments                  list experiment types and their parameters
   results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
                                | merge [SHARD|DIR...] (fold cluster sweep shards into the database)
-  report table1|2|3|4          the paper's tables from the database (after qmoe sweep experiment=tableN)
+  report tableN [--where k=v]  the paper's tables 1-7 from the database (after qmoe sweep experiment=tableN),
+                               one table per group of runs that differ only in the table's axes and seed
   codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C [--streams S]
   eval [overrides]             span-corruption loss and perplexity per domain (= run experiment=eval),
                                e.g. qmoe eval model=switch-tiny-32, or model.path=DIR of a compressed model

@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -16,17 +15,7 @@
 #include "framework/model/switch_names.h"
 #include "methods/method.h"
 
-namespace fs = std::filesystem;
-
 namespace qmoe {
-
-
-std::string ResolveRepoPath(const std::string& p) {
-  if (p.empty() || fs::path(p).is_absolute() || fs::exists(p)) return p;
-  fs::path in_repo = fs::path(QMOE_SOURCE_DIR) / p;
-  return fs::exists(in_repo) ? in_repo.string() : p;
-}
-
 namespace {
 
 double PeakRssMiB() {
@@ -37,7 +26,179 @@ double PeakRssMiB() {
 
 std::string LayerName(Stack s, int64_t block) { return StrCat(StackName(s), ".block.", block); }
 
+std::string DomainOf(const std::string& set_name) {
+  return set_name.rfind("validation/", 0) == 0 ? set_name.substr(11) : set_name;
+}
+
+// The calibration samples a point asks for: explicit, else round(mul · per-expert · experts).
+// Methods without a Hessian (bf16, rtn, ternary) use none.
+int64_t RequestedCalibration(const CompressExperiment::Params& p, const SwitchConfig& model, bool uses_hessian) {
+  if (!uses_hessian) return 0;
+  return p.calibration_samples > 0 ? p.calibration_samples
+                                   : std::llround(p.calibration_mul * p.samples_per_expert * double(model.num_experts));
+}
+
+// The one error for a request the calibration split cannot meet.
+[[noreturn]] void ThrowCapped(const CompressExperiment::Params& p, const data::DataParams& dp, int64_t asked,
+                              int64_t available) {
+  throw Error(StrCat("compress: ",
+                     p.calibration_samples > 0 ? StrCat("experiment.calibration_samples = ", p.calibration_samples)
+                                               : StrCat("experiment.calibration_mul = ", p.calibration_mul),
+                     " asks for ", asked, " calibration samples, but the calibration split of [",
+                     dp.calibration_domains, "] yields only ", available,
+                     ". Set experiment.allow_capped=true to run with all ", available,
+                     " (qmoe report marks such cells as capped), or ask for fewer"));
+}
+
+struct CompressData {
+  std::vector<data::Sample> calibration;
+  std::vector<data::SampleSet> validation;
+  int64_t requested = 0;
+};
+
+// The tokenizer check, the seeded calibration set and the validation sets of one run.
+CompressData LoadData(RunContext& ctx, const CompressExperiment::Params& p, const SwitchConfig& cfg,
+                      bool uses_hessian) {
+  data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
+  const std::string root = DataRoot();
+  data::Tokenizer tok = data::LoadTokenizer(dp, root);
+  QMOE_CHECK(tok.vocab_size() <= cfg.vocab_size, "tokenizer '", dp.tokenizer, "' has ", tok.vocab_size(),
+             " ids but the model's vocabulary has ", cfg.vocab_size, " rows");
+  CompressData d;
+  d.requested = RequestedCalibration(p, cfg, uses_hessian);
+  if (d.requested > 0) {
+    dp.n_calibration = d.requested;
+    d.calibration = data::BuildCalibrationSet(dp, tok, root, /*allow_fewer=*/true, ctx.seed).samples;
+    const auto got = static_cast<int64_t>(d.calibration.size());
+    if (got < d.requested) {
+      if (!p.allow_capped) ThrowCapped(p, dp, d.requested, got);
+      std::cerr << "compress: asked for " << d.requested << " calibration samples; the calibration split of ["
+                << dp.calibration_domains << "] yields " << got << ", using all of them (allow_capped)\n";
+    }
+  }
+  d.validation = data::BuildValidationSets(dp, tok, root);
+  return d;
+}
+
+// Per-expert and per-layer records become labelled metrics; the run-level natural sparsity is the
+// mean over matrices.
+struct RecordMetrics {
+  RunContext& ctx;
+  const SwitchConfig& cfg;
+  double sparsity_sum = 0;
+  int64_t n_matrices = 0;
+
+  PipelineCallbacks Callbacks() {
+    PipelineCallbacks cb;
+    cb.on_expert = [this](const ExpertRecord& r) { Expert(r); };
+    cb.on_layer = [this](const LayerRecord& l) { Layer(l); };
+    return cb;
+  }
+  void Expert(const ExpertRecord& r) {
+    MetricLabels lab;
+    lab.layer = LayerName(r.stack, r.block);
+    lab.expert = r.expert;
+    lab.matrix = r.matrix;
+    ctx.Metric("tokens_routed", double(r.routed), "tokens", lab);
+    ctx.Metric("calibration_tokens", double(r.calibration_tokens), "tokens", lab);
+    ctx.Metric("cap_hit", r.cap_hit ? 1.0 : 0.0, "", lab);
+    ctx.Metric("rel_frobenius_error", r.rel_error, "", lab);  // rows before this name: rel_error
+    ctx.Metric("natural_sparsity", r.natural_sparsity, "fraction", lab);
+    ctx.Metric("bits_per_weight", r.storage_bits / double(cfg.d_ff * cfg.d_model), "bits", lab);  // wi and wo alike
+    ctx.Metric("quant_seconds", r.seconds, "s", lab);
+    ctx.Metric("hessian_trace", r.hessian_trace, "", lab);
+    for (const auto& [k, v] : r.stats) ctx.Metric(k, v, "", lab);
+    sparsity_sum += r.natural_sparsity;
+    ++n_matrices;
+  }
+  void Layer(const LayerRecord& l) {
+    MetricLabels lab;
+    lab.layer = LayerName(l.stack, l.block);
+    ctx.Metric("layer_seconds", l.seconds, "s", lab);
+    if (l.sparse) ctx.Metric("layer_compress_seconds", l.compress_seconds, "s", lab);
+  }
+};
+
+// Whole-model accounting: experts at their exact storage, everything else at bf16 (16 bits), as
+// the paper's Table 6 counts it.
+struct ModelBits {
+  double total_params = 0, bits = 0;
+};
+ModelBits WholeModelBits(const SwitchConfig& cfg, const PipelineResult& res) {
+  int64_t dense_params = 0;
+  for (const auto& t : SwitchTensorShapes(cfg))
+    if (!t.is_expert) {
+      int64_t n = 1;
+      for (auto d : t.shape) n *= d;
+      dense_params += n;
+    }
+  return {double(res.expert_params + dense_params), res.expert_bits + 16.0 * double(dense_params)};
+}
+
+void RecordRun(RunContext& ctx, const PipelineResult& res, const CompressData& d, const ModelBits& mb,
+               const RecordMetrics& rec) {
+  for (const auto& [name, l] : res.loss) {
+    MetricLabels lab;
+    if (name != "all") lab.domain = DomainOf(name);
+    ctx.Metric("loss_nats", l.loss_nats, "nats", lab);
+    ctx.Metric("perplexity", std::exp(l.loss_nats), "", lab);
+    ctx.Metric("validation_samples", double(l.samples), "samples", lab);
+    ctx.Metric("validation_targets", double(l.targets), "tokens", lab);
+  }
+  ctx.Metric("calibration_samples_requested", double(d.requested), "samples");
+  ctx.Metric("calibration_samples", double(d.calibration.size()), "samples");
+  ctx.Metric("compress_seconds", res.seconds, "s");
+  ctx.Metric("calibration_tokens", double(res.calibration_tokens), "tokens");
+  ctx.Metric("validation_tokens", double(res.validation_tokens), "tokens");
+  ctx.Metric("cholesky_fallbacks", double(res.fallbacks), "matrices");
+  ctx.Metric("peak_rss_mib", PeakRssMiB(), "MiB");
+  if (res.expert_params > 0) {
+    ctx.Metric("bits_per_param_experts", res.expert_bits / double(res.expert_params), "bits");
+    ctx.Metric("bits_per_param", mb.bits / mb.total_params, "bits");
+    ctx.Metric("compressed_gb", mb.bits / 8e9, "GB");
+    ctx.Metric("natural_sparsity", rec.sparsity_sum / double(std::max<int64_t>(rec.n_matrices, 1)), "fraction");
+  }
+}
+
+void PrintSummary(const SwitchConfig& cfg, const std::string& method_key, const PipelineResult& res,
+                  const CompressData& d, const ModelBits& mb) {
+  std::cout << "\n" << cfg.name << " · " << method_key << " · " << d.calibration.size() << " calibration samples\n";
+  std::cout << std::left << std::setw(14) << "domain" << std::right << std::setw(10) << "loss" << std::setw(12)
+            << "perplexity" << std::setw(9) << "samples" << "\n";
+  for (const auto& [name, l] : res.loss)
+    std::cout << std::left << std::setw(14) << DomainOf(name) << std::right << std::fixed << std::setprecision(4)
+              << std::setw(10) << l.loss_nats << std::setw(12) << std::exp(l.loss_nats) << std::setw(9) << l.samples
+              << "\n";
+  if (res.expert_params > 0)
+    std::cout << "bits/param: experts " << res.expert_bits / double(res.expert_params) << ", whole model "
+              << mb.bits / mb.total_params << "; compression " << res.seconds << " s\n";
+}
+
 }  // namespace
+
+namespace {
+
+int64_t RequestedCalibration(const CompressExperiment::Params& p, const std::map<std::string, ParamMap>& sections) {
+  const ParamMap& mp = sections.at("method");
+  const bool hessian = Methods().Get(std::get<std::string>(mp.at("name"))).make(mp)->UsesHessian();
+  return RequestedCalibration(p, FromParamMap<SwitchConfig>(sections.at("model")), hessian);
+}
+
+}  // namespace
+
+bool CompressExperiment::UsesSeed(const Params& p, const std::map<std::string, ParamMap>& sections) {
+  return RequestedCalibration(p, sections) > 0;
+}
+
+void CompressExperiment::Preflight(const Params& p, const std::map<std::string, ParamMap>& sections) {
+  if (p.allow_capped) return;
+  const int64_t asked = RequestedCalibration(p, sections);
+  if (asked <= 0) return;
+  const data::DataParams dp = FromParamMap<data::DataParams>(sections.at("data"));
+  const std::string root = DataRoot();
+  const int64_t available = data::CountCalibrationSamples(dp, data::LoadTokenizer(dp, root), root, asked);
+  if (available < asked) ThrowCapped(p, dp, asked, available);
+}
 
 void CompressExperiment::Run(RunContext& ctx) {
   const SwitchConfig cfg = ResolveSectionConfig(FromParamMap<SwitchConfig>(ctx.sections.at("model")));
@@ -49,106 +210,19 @@ void CompressExperiment::Run(RunContext& ctx) {
   const std::string method_key = std::get<std::string>(ctx.sections.at("method").at("name"));
   const MethodInfo& info = Methods().Get(method_key);
   std::unique_ptr<Method> method = info.make(ctx.sections.at("method"));
-
-  data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
-  const std::string root = QMOE_SOURCE_DIR;
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
-  QMOE_CHECK(tok.vocab_size() <= cfg.vocab_size, "tokenizer '",
-             dp.tokenizer, "' has ", tok.vocab_size(), " ids but the model's vocabulary has ", cfg.vocab_size, " rows");
-
-  int64_t n_cal = p_.calibration_samples > 0
-                      ? p_.calibration_samples
-                      : std::llround(p_.calibration_mul * p_.samples_per_expert * double(cfg.num_experts));
-  if (!method->UsesHessian()) n_cal = 0;  // RTN / BF16 runs carry no calibration samples (§5)
-  std::vector<data::Sample> calibration;
-  if (n_cal > 0) {
-    // Our corpora's calibration split is finite (data/calibration/): when a setting asks for more
-    // samples than it yields, all of them are used, and both numbers are recorded.
-    dp.n_calibration = n_cal;
-    calibration = data::BuildCalibrationSet(dp, tok, root, /*allow_fewer=*/true).samples;
-    if (static_cast<int64_t>(calibration.size()) < n_cal)
-      std::cerr << "compress: asked for " << n_cal << " calibration samples; the calibration split of ["
-                << dp.calibration_domains << "] yields " << calibration.size() << ", using all of them\n";
-  }
-  ctx.Metric("calibration_samples_requested", double(n_cal), "samples");
-  std::vector<data::SampleSet> validation = data::BuildValidationSets(dp, tok, root);
+  const CompressData d = LoadData(ctx, p_, cfg, method->UsesHessian());
 
   PipelineOptions opt;
   opt.group_experts = p_.group_experts;
   opt.token_cap_mul = p_.token_cap_mul;
   opt.true_sequential = p_.true_sequential;
   opt.save_dir = p_.save;
-
-  double sparsity_sum = 0;
-  int64_t n_matrices = 0;
-  PipelineCallbacks cb;
-  cb.on_expert = [&](const ExpertRecord& r) {
-    MetricLabels lab;
-    lab.layer = LayerName(r.stack, r.block);
-    lab.expert = r.expert;
-    lab.matrix = r.matrix;
-    ctx.Metric("tokens_routed", double(r.routed), "tokens", lab);
-    ctx.Metric("calibration_tokens", double(r.calibration_tokens), "tokens", lab);
-    ctx.Metric("cap_hit", r.cap_hit ? 1.0 : 0.0, "", lab);
-    ctx.Metric("rel_error", r.rel_error, "", lab);
-    ctx.Metric("natural_sparsity", r.natural_sparsity, "fraction", lab);
-    ctx.Metric("bits_per_weight", r.storage_bits / double(cfg.d_ff * cfg.d_model), "bits", lab);  // wi and wo alike
-    ctx.Metric("quant_seconds", r.seconds, "s", lab);
-    ctx.Metric("hessian_trace", r.hessian_trace, "", lab);
-    for (const auto& [k, v] : r.stats) ctx.Metric(k, v, "", lab);
-    sparsity_sum += r.natural_sparsity;
-    ++n_matrices;
-  };
-  cb.on_layer = [&](const LayerRecord& l) {
-    MetricLabels lab;
-    lab.layer = LayerName(l.stack, l.block);
-    ctx.Metric("layer_seconds", l.seconds, "s", lab);
-    if (l.sparse) ctx.Metric("layer_compress_seconds", l.compress_seconds, "s", lab);
-  };
-
-  PipelineResult res = RunPipeline(model, *overlay, method.get(), method_key, ctx.sections.at("method"),
-                                    info.version, calibration, validation, opt, cb);
-  // Whole-model accounting: experts at their exact storage, everything else at bf16 (16 bits) as
-  // the paper's Table 6 counts it; experts-only accounting beside it.
-  int64_t dense_params = 0;
-  for (const auto& t : SwitchTensorShapes(cfg))
-    if (!t.is_expert) {
-      int64_t n = 1;
-      for (auto d : t.shape) n *= d;
-      dense_params += n;
-    }
-  const double total_params = double(res.expert_params + dense_params);
-  const double model_bits = res.expert_bits + 16.0 * double(dense_params);
-  for (const auto& [name, l] : res.loss) {
-    MetricLabels lab;
-    if (name != "all") lab.domain = name.rfind("validation/", 0) == 0 ? name.substr(11) : name;
-    ctx.Metric("loss_nats", l.loss_nats, "nats", lab);
-    ctx.Metric("perplexity", std::exp(l.loss_nats), "", lab);
-    ctx.Metric("validation_samples", double(l.samples), "samples", lab);
-  }
-  ctx.Metric("compress_seconds", res.seconds, "s");
-  ctx.Metric("calibration_samples", double(calibration.size()), "samples");
-  ctx.Metric("calibration_tokens", double(res.calibration_tokens), "tokens");
-  ctx.Metric("validation_tokens", double(res.validation_tokens), "tokens");
-  ctx.Metric("cholesky_fallbacks", double(res.fallbacks), "matrices");
-  ctx.Metric("peak_rss_mib", PeakRssMiB(), "MiB");
-  if (res.expert_params > 0) {
-    ctx.Metric("bits_per_param_experts", res.expert_bits / double(res.expert_params), "bits");
-    ctx.Metric("bits_per_param", model_bits / total_params, "bits");
-    ctx.Metric("compressed_gb", model_bits / 8e9, "GB");
-    ctx.Metric("natural_sparsity", sparsity_sum / double(std::max<int64_t>(n_matrices, 1)), "fraction");
-  }
-
-  std::cout << "\n" << cfg.name << " · " << method_key << " · " << calibration.size() << " calibration samples\n";
-  std::cout << std::left << std::setw(14) << "domain" << std::right << std::setw(10) << "loss" << std::setw(12)
-            << "perplexity" << std::setw(9) << "samples" << "\n";
-  for (const auto& [name, l] : res.loss)
-    std::cout << std::left << std::setw(14) << (name.rfind("validation/", 0) == 0 ? name.substr(11) : name)
-              << std::right << std::fixed << std::setprecision(4) << std::setw(10) << l.loss_nats << std::setw(12)
-              << std::exp(l.loss_nats) << std::setw(9) << l.samples << "\n";
-  if (res.expert_params > 0)
-    std::cout << "bits/param: experts " << res.expert_bits / double(res.expert_params) << ", whole model "
-              << model_bits / total_params << "; compression " << res.seconds << " s\n";
+  RecordMetrics rec{ctx, cfg};
+  const PipelineResult res = RunPipeline(model, *overlay, method.get(), method_key, ctx.sections.at("method"),
+                                         info.version, d.calibration, d.validation, opt, rec.Callbacks());
+  const ModelBits mb = WholeModelBits(cfg, res);
+  RecordRun(ctx, res, d, mb, rec);
+  PrintSummary(cfg, method_key, res, d, mb);
 }
 
 }  // namespace qmoe

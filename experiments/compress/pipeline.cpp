@@ -22,7 +22,7 @@ double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 struct Buffer {
   at::Tensor x;                    // [T_total, d_model] in the compute dtype
   std::vector<int64_t> start, len;  // per sample
-  std::vector<uint8_t> keep;        // premask per position (§4)
+  std::vector<uint8_t> keep;        // premask per position (1 = enters the Hessians)
   int64_t t_cal = 0;                // positions < t_cal belong to calibration samples
 };
 
@@ -67,12 +67,40 @@ struct StackRun {
   PipelineResult& result;
 };
 
+// The packed matrices of one block, kept for the compressed model directory (only with a writer).
+struct PackedBlock {
+  std::vector<MatrixResult> results;
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  std::vector<std::string> names;
+};
+
+// Top-1 routing of one sparse block: the buffer positions each expert receives, and every
+// position's gate value.
+struct Routing {
+  std::vector<std::vector<int64_t>> routed;  // per expert, ascending buffer positions
+  at::Tensor gate;                           // [T_total] fp32
+};
+
+// One block of one stack over the whole buffer, with the views every step needs.
+struct BlockPass {
+  StackRun& r;
+  Stack s;
+  int64_t b;
+  Buffer& buf;
+  const std::vector<at::Tensor>* enc_out;
+  Progress& progress;
+
+  int64_t Samples() const { return int64_t(buf.start.size()); }
+  at::Tensor SampleView(int64_t i) const { return buf.x.narrow(0, buf.start[i], buf.len[i]); }
+  at::Tensor SelfBias(int64_t i) const { return r.model.SelfAttentionBias(s, buf.len[i], {}, 1); }
+  at::Tensor EncoderOut(int64_t i) const { return enc_out ? (*enc_out)[i] : at::Tensor(); }
+};
+
 // Quantizes the group's `matrix` ("wi" or "wo") with Hessians from `inputs` and installs the
 // quantized weights in the overlay. Returns the dequantized weights [G, r, c] (fp32).
 at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<int64_t>& experts,
                          const std::string& matrix, const std::vector<at::Tensor>& inputs,
-                         std::vector<ExpertRecord>& records, std::vector<MatrixResult>& keep_results,
-                         std::vector<std::pair<int64_t, int64_t>>& shapes, std::vector<std::string>& names) {
+                         std::vector<ExpertRecord>& records, PackedBlock& packed) {
   QuantTarget t;
   std::vector<at::Tensor> ws;
   for (int64_t e : experts) {
@@ -105,125 +133,162 @@ at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<
     r.weights.Set(t.names[g], q.to(r.model.dtype()));
     r.model.ReleaseWeight(t.names[g]);
     if (r.writer) {
-      keep_results.push_back(std::move(out.matrices[g]));
-      shapes.emplace_back(q.size(0), q.size(1));
-      names.push_back(t.names[g]);
+      packed.results.push_back(std::move(out.matrices[g]));
+      packed.shapes.emplace_back(q.size(0), q.size(1));
+      packed.names.push_back(t.names[g]);
     }
   }
   return out.weight;
 }
 
+// A dense block: every sample through the whole block.
+void RunDenseBlock(BlockPass& p) {
+  for (int64_t i = 0; i < p.Samples(); ++i) {
+    at::Tensor xs = p.SampleView(i);
+    xs.copy_(p.r.model.Block(p.s, p.b, xs, p.SelfBias(i), p.EncoderOut(i)).reshape_as(xs));
+    p.progress.Advance();
+  }
+}
+
+// Attention sublayers per sample, then top-1 routing of z = LN_ff(h). Tokens over an expert's
+// capacity bypass it: h += gate·z (Switch semantics).
+Routing RouteTokens(BlockPass& p) {
+  SwitchModel& model = p.r.model;
+  Routing out;
+  out.routed.resize(size_t(model.config().num_experts));
+  out.gate = at::empty({p.buf.x.size(0)}, at::kFloat);
+  for (int64_t i = 0; i < p.Samples(); ++i) {
+    at::Tensor xs = p.SampleView(i);
+    xs.copy_(model.AttentionSublayers(p.s, p.b, xs, p.SelfBias(i), p.EncoderOut(i)).reshape_as(xs));
+    at::Tensor z = model.FfNorm(p.s, p.b, xs);
+    RouteResult rr = model.Route(p.s, p.b, z);
+    out.gate.narrow(0, p.buf.start[i], p.buf.len[i]).copy_(rr.gate.reshape({-1}));
+    at::Tensor ex = rr.expert.reshape({-1}).contiguous(), kept = rr.kept.reshape({-1}).contiguous();
+    const int64_t* pe = ex.data_ptr<int64_t>();
+    const bool* pk = kept.data_ptr<bool>();
+    for (int64_t t = 0; t < p.buf.len[i]; ++t) {
+      if (pk[t]) {
+        out.routed[size_t(pe[t])].push_back(p.buf.start[i] + t);
+      } else {
+        at::Tensor row = xs.narrow(0, t, 1);
+        row.add_((rr.gate.reshape({-1})[t] * z.narrow(0, t, 1)).to(row.scalar_type()));
+      }
+    }
+    p.progress.Advance();
+  }
+  return out;
+}
+
+// Reports the group's expert records with their routing counts.
+void ReportExperts(BlockPass& p, std::vector<ExpertRecord>& recs, const Routing& routing, int64_t cap) {
+  for (auto& rec : recs) {
+    const auto& rows = routing.routed[size_t(rec.expert)];
+    rec.routed = static_cast<int64_t>(rows.size());
+    int64_t cal_routed = 0;
+    for (int64_t pos : rows) cal_routed += pos < p.buf.t_cal;
+    rec.cap_hit = cap >= 0 && cal_routed > cap;
+    if (p.r.cb.on_expert) p.r.cb.on_expert(rec);
+    if (!rec.note.empty()) std::cerr << rec.note << "\n";
+  }
+}
+
+// Compresses one group of experts: wi from the Hessians of its routed calibration inputs Z, then
+// wo from A = relu(Z·wiᵀ) in the working dtype (from the unquantized wi, or from the quantized wi
+// in true-sequential mode), H_wo = AᵀA in fp32.
+void CompressGroup(BlockPass& p, const std::vector<int64_t>& experts, const Routing& routing, int64_t cap,
+                   PackedBlock& packed) {
+  SwitchModel& model = p.r.model;
+  std::vector<at::Tensor> zin;
+  for (int64_t e : experts) {
+    std::vector<int64_t> rows = CalibrationRows(routing.routed[size_t(e)], cap, p.buf.t_cal, p.buf.keep);
+    at::Tensor idx = at::tensor(rows, at::kLong);
+    zin.push_back(model.FfNorm(p.s, p.b, p.buf.x.index_select(0, idx)).to(at::kFloat));
+  }
+  std::vector<ExpertRecord> recs;
+  std::vector<at::Tensor> wi_orig;
+  for (int64_t e : experts) wi_orig.push_back(p.r.weights.Get(ExpertWeightName(p.s, p.b, e, "wi")));
+  at::Tensor wi_q = QuantizeGroup(p.r, p.s, p.b, experts, "wi", zin, recs, packed);
+  std::vector<at::Tensor> ain;
+  for (size_t g = 0; g < experts.size(); ++g) {
+    at::Tensor wi = (p.r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(model.dtype());
+    ain.push_back(at::relu(at::linear(zin[g].to(model.dtype()), wi)).to(at::kFloat));
+  }
+  QuantizeGroup(p.r, p.s, p.b, experts, "wo", ain, recs, packed);
+  ReportExperts(p, recs, routing, cap);
+}
+
+// Propagates every routed token through the (compressed) experts: h += gate·expert(LN_ff(h)).
+void PropagateGroup(BlockPass& p, const std::vector<int64_t>& experts, const Routing& routing, int64_t cap) {
+  Buffer& buf = p.buf;
+  for (int64_t e : experts) {
+    const auto& rows = routing.routed[size_t(e)];
+    const int64_t chunk = std::max<int64_t>(cap > 0 ? cap : 0, 4096);
+    for (size_t off = 0; off < rows.size(); off += size_t(chunk)) {
+      size_t n = std::min(rows.size() - off, size_t(chunk));
+      at::Tensor idx = at::tensor(std::vector<int64_t>(rows.begin() + off, rows.begin() + off + n), at::kLong);
+      at::Tensor h = buf.x.index_select(0, idx);
+      at::Tensor y = p.r.model.ExpertForward(p.s, p.b, e, p.r.model.FfNorm(p.s, p.b, h));
+      at::Tensor out = (routing.gate.index_select(0, idx).unsqueeze(1) * y).to(buf.x.scalar_type());
+      buf.x.index_copy_(0, idx, h + out);
+    }
+    p.progress.Advance();
+  }
+}
+
+// This pass never needs the group's experts again.
+void ReleaseGroup(BlockPass& p, const std::vector<int64_t>& experts) {
+  for (int64_t e : experts)
+    for (const char* m : {"wi", "wo"}) {
+      p.r.weights.Erase(ExpertWeightName(p.s, p.b, e, m));
+      p.r.model.ReleaseWeight(ExpertWeightName(p.s, p.b, e, m));
+    }
+}
+
+void WritePackedBlock(BlockPass& p, const PackedBlock& packed) {
+  if (!p.r.writer || packed.results.empty()) return;
+  std::vector<std::pair<std::string, const MatrixResult*>> mats;
+  for (size_t i = 0; i < packed.results.size(); ++i) mats.emplace_back(packed.names[i], &packed.results[i]);
+  p.r.writer->WriteExpertBlock(StrCat(StackName(p.s), "-", p.b), mats, packed.shapes);
+}
+
+// A sparse (MoE) block: route, then per group of experts compress and propagate. Returns the
+// seconds spent on Hessians and quantization.
+double RunSparseBlock(BlockPass& p) {
+  const int64_t E = p.r.model.config().num_experts, G = p.r.opt.group_experts;
+  const Routing routing = RouteTokens(p);
+  // Calibration tokens per expert are capped at floor(mul·T_cal/E), first in buffer order.
+  const int64_t cap = p.buf.t_cal > 0
+                          ? static_cast<int64_t>(std::floor(p.r.opt.token_cap_mul * double(p.buf.t_cal) / double(E)))
+                          : -1;
+  PackedBlock packed;
+  double compress_secs = 0;
+  for (int64_t g0 = 0; g0 < E; g0 += G) {
+    std::vector<int64_t> experts;
+    for (int64_t e = g0; e < std::min(E, g0 + G); ++e) experts.push_back(e);
+    if (p.r.method) {
+      auto t_c = Clock::now();
+      CompressGroup(p, experts, routing, cap, packed);
+      compress_secs += Since(t_c);
+    }
+    PropagateGroup(p, experts, routing, cap);
+    ReleaseGroup(p, experts);
+  }
+  WritePackedBlock(p, packed);
+  return compress_secs;
+}
+
 void RunStack(StackRun& r, Stack s, Buffer& buf, const std::vector<at::Tensor>* enc_out) {
-  SwitchModel& model = r.model;
-  const SwitchConfig& cfg = model.config();
-  const int64_t n_blocks = CountBlocks(cfg, s), E = cfg.num_experts, n_samples = int64_t(buf.start.size());
-  const int64_t total = buf.x.size(0);
+  const SwitchConfig& cfg = r.model.config();
+  const int64_t n_blocks = CountBlocks(cfg, s), n_samples = int64_t(buf.start.size());
   for (int64_t b = 0; b < n_blocks; ++b) {
     auto t_block = Clock::now();
     LayerRecord layer{s, b, cfg.IsSparse(s, b)};
     Progress progress(StrCat(StackName(s), " block ", b, "/", n_blocks, layer.sparse ? " (MoE)" : ""),
-                      layer.sparse ? n_samples + E : n_samples);
-    auto sample_view = [&](int64_t i) { return buf.x.narrow(0, buf.start[i], buf.len[i]); };
-    auto self_bias = [&](int64_t i) { return model.SelfAttentionBias(s, buf.len[i], {}, 1); };
-    auto enc = [&](int64_t i) { return enc_out ? (*enc_out)[i] : at::Tensor(); };
-    if (!layer.sparse) {
-      for (int64_t i = 0; i < n_samples; ++i) {
-        at::Tensor xs = sample_view(i);
-        xs.copy_(model.Block(s, b, xs, self_bias(i), enc(i)).reshape_as(xs));
-        progress.Advance();
-      }
-    } else {
-      // Attention sublayers per sample, then top-1 routing of z = LN_ff(h) per sample (§2.6).
-      std::vector<std::vector<int64_t>> routed(E);
-      at::Tensor gate = at::empty({total}, at::kFloat);
-      for (int64_t i = 0; i < n_samples; ++i) {
-        at::Tensor xs = sample_view(i);
-        xs.copy_(model.AttentionSublayers(s, b, xs, self_bias(i), enc(i)).reshape_as(xs));
-        at::Tensor z = model.FfNorm(s, b, xs);
-        RouteResult rr = model.Route(s, b, z);
-        gate.narrow(0, buf.start[i], buf.len[i]).copy_(rr.gate.reshape({-1}));
-        at::Tensor ex = rr.expert.reshape({-1}).contiguous(), kept = rr.kept.reshape({-1}).contiguous();
-        const int64_t* pe = ex.data_ptr<int64_t>();
-        const bool* pk = kept.data_ptr<bool>();
-        for (int64_t t = 0; t < buf.len[i]; ++t) {
-          if (pk[t]) {
-            routed[pe[t]].push_back(buf.start[i] + t);
-          } else {  // over capacity: bypasses the expert, h += gate·z (§2.6)
-            at::Tensor row = xs.narrow(0, t, 1);
-            row.add_((rr.gate.reshape({-1})[t] * z.narrow(0, t, 1)).to(row.scalar_type()));
-          }
-        }
-        progress.Advance();
-      }
-      // Calibration tokens per expert are capped at floor(mul·T_cal/E), first in buffer order (§5).
-      const int64_t cap = buf.t_cal > 0 ? static_cast<int64_t>(std::floor(r.opt.token_cap_mul * double(buf.t_cal) / double(E))) : -1;
-      std::vector<MatrixResult> packed;
-      std::vector<std::pair<int64_t, int64_t>> shapes;
-      std::vector<std::string> names;
-      double compress_secs = 0;
-      for (int64_t g0 = 0; g0 < E; g0 += r.opt.group_experts) {
-        std::vector<int64_t> experts;
-        for (int64_t e = g0; e < std::min(E, g0 + r.opt.group_experts); ++e) experts.push_back(e);
-        if (r.method) {
-          auto t_c = Clock::now();
-          std::vector<at::Tensor> zin;
-          for (int64_t e : experts) {
-            std::vector<int64_t> rows = CalibrationRows(routed[e], cap, buf.t_cal, buf.keep);
-            at::Tensor idx = at::tensor(rows, at::kLong);
-            zin.push_back(model.FfNorm(s, b, buf.x.index_select(0, idx)).to(at::kFloat));
-          }
-          std::vector<ExpertRecord> recs;
-          std::vector<at::Tensor> wi_orig;
-          for (int64_t e : experts) wi_orig.push_back(r.weights.Get(ExpertWeightName(s, b, e, "wi")));
-          at::Tensor wi_q = QuantizeGroup(r, s, b, experts, "wi", zin, recs, packed, shapes, names);
-          // A = relu(Z·wiᵀ) in the working dtype, from the unquantized wi (from the quantized wi in
-          // true-sequential mode); then H_wo = AᵀA in fp32.
-          std::vector<at::Tensor> ain;
-          for (size_t g = 0; g < experts.size(); ++g) {
-            at::Tensor wi = (r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(model.dtype());
-            ain.push_back(at::relu(at::linear(zin[g].to(model.dtype()), wi)).to(at::kFloat));
-          }
-          QuantizeGroup(r, s, b, experts, "wo", ain, recs, packed, shapes, names);
-          compress_secs += Since(t_c);
-          for (auto& rec : recs) {
-            const auto& rows = routed[rec.expert];
-            rec.routed = static_cast<int64_t>(rows.size());
-            int64_t cal_routed = 0;
-            for (int64_t p : rows) cal_routed += p < buf.t_cal;
-            rec.cap_hit = cap >= 0 && cal_routed > cap;
-            if (r.cb.on_expert) r.cb.on_expert(rec);
-            if (!rec.note.empty()) std::cerr << rec.note << "\n";
-          }
-        }
-        // Propagate every routed token through the (compressed) experts: h += gate·expert(LN_ff(h)).
-        for (int64_t e : experts) {
-          const auto& rows = routed[e];
-          const int64_t chunk = std::max<int64_t>(cap > 0 ? cap : 0, 4096);
-          for (size_t off = 0; off < rows.size(); off += size_t(chunk)) {
-            size_t n = std::min(rows.size() - off, size_t(chunk));
-            at::Tensor idx = at::tensor(std::vector<int64_t>(rows.begin() + off, rows.begin() + off + n), at::kLong);
-            at::Tensor h = buf.x.index_select(0, idx);
-            at::Tensor y = model.ExpertForward(s, b, e, model.FfNorm(s, b, h));
-            at::Tensor out = (gate.index_select(0, idx).unsqueeze(1) * y).to(buf.x.scalar_type());
-            buf.x.index_copy_(0, idx, h + out);
-          }
-          progress.Advance();
-        }
-        // This pass never needs the group's experts again.
-        for (int64_t e : experts)
-          for (const char* m : {"wi", "wo"}) {
-            r.weights.Erase(ExpertWeightName(s, b, e, m));
-            model.ReleaseWeight(ExpertWeightName(s, b, e, m));
-          }
-      }
-      if (r.writer && !packed.empty()) {
-        std::vector<std::pair<std::string, const MatrixResult*>> mats;
-        for (size_t i = 0; i < packed.size(); ++i) mats.emplace_back(names[i], &packed[i]);
-        r.writer->WriteExpertBlock(StrCat(StackName(s), "-", b), mats, shapes);
-      }
-      layer.compress_seconds = compress_secs;
-    }
-    model.ReleaseBlock(s, b);
+                      layer.sparse ? n_samples + cfg.num_experts : n_samples);
+    BlockPass pass{r, s, b, buf, enc_out, progress};
+    if (layer.sparse) layer.compress_seconds = RunSparseBlock(pass);
+    else RunDenseBlock(pass);
+    r.model.ReleaseBlock(s, b);
     progress.Finish();
     layer.seconds = Since(t_block);
     if (r.cb.on_layer) r.cb.on_layer(layer);
@@ -260,7 +325,7 @@ PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Me
   auto t0 = Clock::now();
   PipelineResult result;
   QMOE_CHECK(opt.group_experts >= 1, "compress: group_experts must be >= 1, got ", opt.group_experts);
-  // Calibration samples first, then validation samples, in one buffer per stack (§5).
+  // Calibration samples first, then validation samples, in one buffer per stack.
   std::vector<const data::Sample*> samples;
   for (const auto& s : calibration) samples.push_back(&s);
   std::vector<std::pair<std::string, size_t>> domain_of;  // validation set name per sample index
@@ -294,24 +359,17 @@ PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Me
     enc_out.push_back(model.FinalNorm(Stack::kEncoder, enc.x.narrow(0, enc.start[i], enc.len[i])));
   enc.x = at::Tensor();
 
-  // Decoder stack on the compressed encoder's outputs (§5 step 5).
+  // Decoder stack on the compressed encoder's outputs.
   Buffer dec = EmbedStack(model, samples, calibration.size(), /*decoder=*/true);
   RunStack(run, Stack::kDecoder, dec, &enc_out);
 
-  // Validation loss on validation samples only (§11), per domain and over all of them.
-  std::map<std::string, std::pair<double, int64_t>> acc;  // name -> (Σ loss·L, Σ L)
+  // Validation loss on validation samples only, per domain and over all of them.
+  SpanLossByDomain losses;
   for (const auto& [name, i] : domain_of) {
     at::Tensor h = model.FinalNorm(Stack::kDecoder, dec.x.narrow(0, dec.start[i], dec.len[i]));
-    double loss = SampleLoss(model.LmHead(h), samples[i]->decoder);
-    const int64_t L = dec.len[i];
-    for (const std::string& key : {name, std::string("all")}) {
-      acc[key].first += loss * double(L);
-      acc[key].second += L;
-      result.loss[key].samples += 1;
-      result.loss[key].targets += L - 1;
-    }
+    losses.Add(name, SampleLoss(model.LmHead(h), samples[i]->decoder), dec.len[i]);
   }
-  for (auto& [name, a] : acc) result.loss[name].loss_nats = a.first / double(a.second);
+  result.loss = losses.Losses();
   model.ReleaseAll();
 
   if (writer) {

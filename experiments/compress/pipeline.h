@@ -1,4 +1,4 @@
-// The QMoE sequential, offloaded compression pipeline (qmoe-method.md §5): one CPU activation
+// The QMoE sequential, offloaded compression pipeline: one CPU activation
 // buffer holds every calibration and validation token; each MoE block is compressed from the
 // Hessians of its own routed calibration tokens, then all tokens are propagated through the
 // compressed experts; the validation loss of the compressed model falls out of the same pass.
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/eval/span_loss.h"
 #include "framework/data/samples.h"
 #include "framework/model/switch_model.h"
 #include "methods/method.h"
@@ -23,7 +24,7 @@ struct PipelineOptions {
   std::string save_dir;          // write a compressed model directory here ("" = don't)
 };
 
-// One expert matrix's record (§5 "qmoe additions").
+// One expert matrix's record.
 struct ExpertRecord {
   Stack stack;
   int64_t block = 0, expert = 0;
@@ -48,14 +49,8 @@ struct LayerRecord {
   double compress_seconds = 0;   // Hessians + quantization of its experts only
 };
 
-struct DomainLoss {
-  double loss_nats = 0;          // Σ loss_i·L_i / Σ L_i (§11)
-  int64_t samples = 0;
-  int64_t targets = 0;
-};
-
 struct PipelineResult {
-  std::map<std::string, DomainLoss> loss;  // per validation domain, plus "all"
+  std::map<std::string, DomainLoss> loss;  // per validation set name, plus "all" (SpanLossByDomain)
   double seconds = 0;
   double expert_bits = 0;        // exact storage of the compressed experts
   int64_t expert_params = 0;
@@ -83,7 +78,7 @@ PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Me
 std::vector<int64_t> CalibrationRows(const std::vector<int64_t>& routed, int64_t cap, int64_t t_cal,
                                      const std::vector<uint8_t>& keep);
 
-// Span-corruption loss of one sample from its logits [L, V] and decoder ids (§11): the mean CE of
+// Span-corruption loss of one sample from its logits [L, V] and decoder ids: the mean CE of
 // logits[0..L-2] predicting ids[1..L-1], in fp32.
 double SampleLoss(const at::Tensor& logits, const std::vector<int32_t>& decoder_ids);
 

@@ -1,6 +1,6 @@
 // The pipeline on a tiny random Switch model: validation positions never reach a Hessian (by
 // construction), the in-pass loss equals a standalone forward of the same (compressed) weights,
-// and the loss aggregation follows §11.
+// and the loss aggregation is the length-weighted span-corruption aggregate.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>

@@ -1,51 +1,35 @@
 #include "experiments/eval/eval_experiment.h"
 
-#include "framework/compressed/compressed_model.h"
-
-#include <sqlite3.h>
-
 #include <ATen/ATen.h>
 
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
-#include "experiments/eval/span_loss.h"
 #include "experiments/eval/router_forward.h"
+#include "experiments/eval/span_loss.h"
+#include "framework/compressed/compressed_model.h"
 #include "framework/core/error.h"
+#include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
 
 namespace fs = std::filesystem;
 
 namespace qmoe {
-namespace {
-
-std::string RepoRoot() { return fs::exists("data/tokenizer") ? fs::current_path().string() : QMOE_SOURCE_DIR; }
-
-void SetRunParam(ResultsDb& db, int64_t run_id, const std::string& key, const std::string& value) {
-  sqlite3_stmt* st = nullptr;
-  QMOE_CHECK(sqlite3_prepare_v2(db.handle(), "INSERT OR REPLACE INTO run_params(run_id, key, value) VALUES (?, ?, ?)",
-                                -1, &st, nullptr) == SQLITE_OK,
-             db.path(), ": cannot prepare run_params insert: ", sqlite3_errmsg(db.handle()));
-  sqlite3_bind_int64(st, 1, run_id);
-  sqlite3_bind_text(st, 2, key.c_str(), -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, value.c_str(), -1, SQLITE_TRANSIENT);
-  const int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  QMOE_CHECK(rc == SQLITE_DONE, db.path(), ": cannot write run param ", key, ": ", sqlite3_errmsg(db.handle()));
-}
-
-}  // namespace
 
 std::string ResolveModelPath(const std::string& path, const std::string& key) {
   QMOE_CHECK(!path.empty(), key, " is empty: choose a model with weights (e.g. model=switch-tiny-8) or set ", key,
              "=<HF model directory>");
-  for (const fs::path& p : {fs::path(path), fs::path(QMOE_SOURCE_DIR) / path})
-    if (fs::exists(p / "config.json")) return p.string();
-  throw Error(StrCat(key, " = '", path, "': no config.json there (nor under ", QMOE_SOURCE_DIR, ")"));
+  const std::string dir = ResolveRepoPath(path);
+  QMOE_CHECK(fs::exists(fs::path(dir) / "config.json"), key, " = '", path, "': no config.json there (nor under ",
+             SourceDir(), ")");
+  return dir;
 }
+
+std::string DataRoot() { return RepoRootFor("data/tokenizer"); }
 
 SwitchConfig ResolveSectionConfig(const SwitchConfig& section) {
   const std::string dir = ResolveModelPath(section.path, "model.path");
@@ -80,49 +64,59 @@ std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
   return std::make_unique<SwitchModel>(cfg, OpenSectionWeights(cfg));
 }
 
+namespace {
+
+// One row of the printed per-domain table.
+void PrintLossRow(std::ostream& os, const std::string& domain, const DomainLoss& l) {
+  os << std::left << std::setw(12) << domain << std::right << std::setw(9) << l.loss_nats << std::setw(12)
+     << std::exp(l.loss_nats) << std::setw(9) << l.samples << std::setw(9) << l.targets << "\n";
+}
+
+// The loss metrics of one domain ('' = all domains), under the names every experiment uses.
+void RecordLoss(RunContext& ctx, const std::string& domain, const DomainLoss& l) {
+  MetricLabels lab;
+  lab.domain = domain;
+  ctx.Metric("loss_nats", l.loss_nats, "nats", lab);
+  ctx.Metric("perplexity", std::exp(l.loss_nats), "", lab);
+  ctx.Metric("validation_samples", double(l.samples), "samples", lab);
+  ctx.Metric("validation_targets", double(l.targets), "tokens", lab);
+}
+
+}  // namespace
+
 void EvalExperiment::Run(RunContext& ctx) {
   const SwitchConfig section = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
   const data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   auto model = LoadSectionModel(section);
-  const std::string root = RepoRoot();
+  const std::string root = DataRoot();
   data::Tokenizer tok = data::LoadTokenizer(dp, root);
   QMOE_CHECK(tok.vocab_size() <= model->config().vocab_size, "data.tokenizer ", dp.tokenizer, " has ",
              tok.vocab_size(), " ids but model '", section.name, "' has vocab_size ", model->config().vocab_size);
   std::vector<data::SampleSet> sets = data::BuildValidationSets(dp, tok, root);
 
-  std::vector<double> all_loss;
-  std::vector<int64_t> all_len;
-  int64_t all_targets = 0;
+  SpanLossByDomain losses;
   std::vector<data::Sample> all;
-  std::ostringstream table;
-  table << std::fixed << std::setprecision(4) << "domain      loss_nats  perplexity  samples  targets\n";
   for (const auto& set : sets) {
     const std::string domain = set.name.substr(set.name.find('/') + 1);
-    SpanLoss l = EvaluateSpanCorruption(*model, set.samples, p_.batch_size);
-    MetricLabels lab;
-    lab.domain = domain;
-    ctx.Metric("loss_nats", l.loss, "nats", lab);
-    ctx.Metric("perplexity", std::exp(l.loss), "", lab);
-    ctx.Metric("n_samples", double(l.n_samples), "", lab);
-    ctx.Metric("n_targets", double(l.n_targets), "", lab);
-    all_loss.insert(all_loss.end(), l.sample_loss.begin(), l.sample_loss.end());
-    all_len.insert(all_len.end(), l.decoder_len.begin(), l.decoder_len.end());
-    all_targets += l.n_targets;
+    losses.AddAll(domain, EvaluateSpanCorruption(*model, set.samples, p_.batch_size));
     if (p_.routing) all.insert(all.end(), set.samples.begin(), set.samples.end());
-    table << std::left << std::setw(12) << domain << std::right << std::setw(9) << l.loss << std::setw(12)
-          << std::exp(l.loss) << std::setw(9) << l.n_samples << std::setw(9) << l.n_targets << "\n";
   }
-  const double agg = AggregateSpanLoss(all_loss, all_len);
-  ctx.Metric("loss_nats", agg, "nats");
-  ctx.Metric("perplexity", std::exp(agg));
-  ctx.Metric("n_samples", double(all_loss.size()));
-  ctx.Metric("n_targets", double(all_targets));
-  table << std::left << std::setw(12) << "all" << std::right << std::setw(9) << agg << std::setw(12) << std::exp(agg)
-        << std::setw(9) << all_loss.size() << std::setw(9) << all_targets << "\n";
+  std::ostringstream table;
+  table << std::fixed << std::setprecision(4) << "domain      loss_nats  perplexity  samples  targets\n";
+  const auto result = losses.Losses();
+  for (const auto& set : sets) {  // in the order data.validation_domains lists them
+    const std::string domain = set.name.substr(set.name.find('/') + 1);
+    RecordLoss(ctx, domain, result.at(domain));
+    PrintLossRow(table, domain, result.at(domain));
+  }
+  if (auto it = result.find("all"); it != result.end()) {
+    RecordLoss(ctx, "", it->second);
+    PrintLossRow(table, "all", it->second);
+  }
   const std::string protocol = sets.empty() ? data::ProtocolId(dp) : sets[0].protocol_id;
-  SetRunParam(ctx.db, ctx.run_id, "eval.protocol_id", protocol);
-  SetRunParam(ctx.db, ctx.run_id, "eval.dtype", section.dtype);
-  SetRunParam(ctx.db, ctx.run_id, "eval.weighting", "decoder_length");
+  ctx.db.SetRunParam(ctx.run_id, "eval.protocol_id", protocol);
+  ctx.db.SetRunParam(ctx.run_id, "eval.dtype", section.dtype);
+  ctx.db.SetRunParam(ctx.run_id, "eval.weighting", "decoder_length");
 
   if (p_.routing && !all.empty()) {  // tokens per expert and layer over all validation samples
     at::NoGradGuard ng;

@@ -1,8 +1,10 @@
-// Experiment type `eval`: the §11 span-corruption loss of the model named by the `model` section
-// (its `path`, HF layout) on the validation sets of the `data` section, per domain and over all
-// domains. Records loss_nats / perplexity (domain label; '' = all domains), n_samples and
-// n_targets, and the protocol id + dtype as run params (eval.protocol_id, eval.dtype); prints a
-// per-domain table. `qmoe eval model=NAME [data.*=...]` runs it.
+// Experiment type `eval`: the span-corruption validation loss of the model named by the `model`
+// section (its `path`, HF layout) on the validation sets of the `data` section, per domain and over
+// all domains. Records loss_nats / perplexity / validation_samples / validation_targets (domain
+// label; '' = all domains; rows written before these names carry n_samples / n_targets), and the
+// protocol id + dtype as run params (eval.protocol_id, eval.dtype); prints a per-domain table.
+// It draws nothing at random (the validation sets are fixed by data.seed), so the top-level seed
+// is not part of its run key. `qmoe eval model=NAME [data.*=...]` runs it.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,8 +34,11 @@ class EvalExperiment : public Experiment {
 };
 
 // A model directory named by a config: relative paths are tried against the working directory,
-// then the source tree. Errors name the config key.
+// then the source tree (ResolveRepoPath). Errors name the config key.
 std::string ResolveModelPath(const std::string& path, const std::string& key);
+// The folder the `data` section's relative paths are read against: the working directory when it
+// holds data/tokenizer, else the source tree.
+std::string DataRoot();
 // Loads the model of a `model` section: the architecture comes from <path>/config.json and must
 // match the section's keys (Error naming the key and both values); dtype and expert_capacity
 // come from the section.

@@ -1,4 +1,4 @@
-// Evaluator tests: the §11 aggregate equals a hand computation (per-sample mean over L-1
+// Evaluator tests: the length-weighted aggregate equals a hand computation (per-sample mean over L-1
 // targets, weighted by L_i) on a tiny random model, independent of batching; the unigram
 // baseline; forward input files; and every shipped model reproduces its model card.
 #include <gtest/gtest.h>

@@ -19,6 +19,34 @@ double AggregateSpanLoss(const std::vector<double>& sample_loss, const std::vect
   return den > 0 ? num / den : 0.0;
 }
 
+void SpanLossByDomain::AddTo(Sum& s, double loss, int64_t len) {
+  s.weighted += loss * double(len);
+  s.length += double(len);
+  s.samples += 1;
+  s.targets += len - 1;
+}
+
+void SpanLossByDomain::Add(const std::string& domain, double sample_loss, int64_t decoder_len) {
+  QMOE_ASSERT(domain != "all", "'all' names the aggregate over every domain, not a domain");
+  AddTo(per_domain_[domain], sample_loss, decoder_len);
+  AddTo(all_, sample_loss, decoder_len);
+}
+
+void SpanLossByDomain::AddAll(const std::string& domain, const SpanLoss& l) {
+  QMOE_ASSERT(l.sample_loss.size() == l.decoder_len.size(), "loss/length size mismatch");
+  for (size_t i = 0; i < l.sample_loss.size(); ++i) Add(domain, l.sample_loss[i], l.decoder_len[i]);
+}
+
+std::map<std::string, DomainLoss> SpanLossByDomain::Losses() const {
+  auto done = [](const Sum& s) {
+    return DomainLoss{s.length > 0 ? s.weighted / s.length : 0.0, s.samples, s.targets};
+  };
+  std::map<std::string, DomainLoss> out;
+  for (const auto& [d, s] : per_domain_) out[d] = done(s);
+  if (all_.samples > 0) out["all"] = done(all_);
+  return out;
+}
+
 SpanLoss EvaluateSpanCorruption(SwitchModel& model, const std::vector<data::Sample>& samples, int64_t batch_size) {
   QMOE_CHECK(batch_size >= 1, "EvaluateSpanCorruption: batch_size must be >= 1, got ", batch_size);
   at::NoGradGuard no_grad;

@@ -18,7 +18,7 @@ bool HasTensor(const SafetensorsFile& f, const std::string& name) {
 }
 
 // The Hessian of matrix `name` [*, cols] from `calibration`: NAME.hessian [cols, cols], or
-// NAME.inputs [n, cols] giving H = XᵀX in fp32 (the pipeline's convention, §6.2 item 6).
+// NAME.inputs [n, cols] giving H = XᵀX in fp32 (the compress pipeline's convention).
 at::Tensor LoadHessian(const SafetensorsFile& f, const std::string& file, const std::string& name, int64_t cols) {
   if (HasTensor(f, name + ".hessian")) {
     at::Tensor h = f.Load(name + ".hessian").to(at::kFloat);

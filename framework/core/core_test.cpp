@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "framework/core/hash.h"
 #include "framework/core/openblas_core.h"
 #include "framework/core/params.h"
+#include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 
 namespace qmoe {
@@ -79,6 +83,25 @@ TEST(OpenBlasCore, ChoosesTheWidestKernelsTheCpuRunsOnlyWhenUnset) {
   EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, "", nullptr), "");
   EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, nullptr, "0"), "");
   EXPECT_EQ(BetterOpenBlasCore("Prescott", avx512, nullptr, "1"), "SKYLAKEX");
+}
+
+// Relative config paths: as given when present from the working directory, else from the source
+// tree, else unchanged (so the caller's error names what the user wrote).
+TEST(RepoPath, WorkingDirectoryThenSourceTree) {
+  namespace fs = std::filesystem;
+  const fs::path old = fs::current_path();
+  const fs::path tmp = fs::path(::testing::TempDir()) / ("qmoe_repo_path_" + std::to_string(getpid()));
+  fs::create_directories(tmp / "configs");
+  fs::current_path(tmp);
+  EXPECT_EQ(ResolveRepoPath("configs"), "configs");                               // here
+  EXPECT_EQ(ResolveRepoPath("data/tokenizer"), SourceDir() + "/data/tokenizer");  // source tree
+  EXPECT_EQ(ResolveRepoPath("no/such/thing"), "no/such/thing");                   // neither
+  EXPECT_EQ(ResolveRepoPath("/abs/olute"), "/abs/olute");
+  EXPECT_EQ(ResolveRepoPath(""), "");
+  EXPECT_EQ(RepoRootFor("configs"), fs::current_path().string());
+  EXPECT_EQ(RepoRootFor("data/tokenizer"), SourceDir());
+  fs::current_path(old);
+  fs::remove_all(tmp);
 }
 
 }  // namespace qmoe

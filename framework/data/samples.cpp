@@ -97,11 +97,26 @@ Tokenizer LoadTokenizer(const DataParams& p, const std::string& repo_root) {
   return Tokenizer::Load(Resolve(repo_root, p.tokenizer), static_cast<int>(p.num_sentinels));
 }
 
-SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
-                              bool allow_fewer) {
+uint32_t ReplicateSeed(int64_t base, int64_t replicate_seed) {
+  if (replicate_seed == 0) return static_cast<uint32_t>(base);
+  uint64_t z = static_cast<uint64_t>(base) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(replicate_seed);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64 finalizer
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+namespace {
+
+// The calibration documents in the order samples are taken from them: each domain's documents
+// (shuffled for replicate seeds != 0, each domain by its own stream), interleaved round-robin.
+std::vector<Document> CalibrationDocuments(const DataParams& p, const std::string& repo_root, int64_t replicate_seed) {
   std::vector<std::vector<Document>> per_domain;
   for (const std::string& d : Domains(p.calibration_domains, "calibration_domains")) {
     per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/calibration/" + d + ".jsonl")));
+    if (replicate_seed != 0) {
+      NumpyLegacyRng rng(ReplicateSeed(0x5eed + static_cast<int64_t>(per_domain.size()), replicate_seed));
+      rng.Shuffle(std::span<Document>(per_domain.back()));
+    }
   }
   std::vector<Document> docs;
   for (size_t i = 0;; ++i) {
@@ -111,7 +126,30 @@ SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const s
     }
     if (!any) break;
   }
-  SampleSet set = BuildSampleSet(docs, tok, p, p.n_calibration, "calibration");
+  return docs;
+}
+
+}  // namespace
+
+int64_t CountCalibrationSamples(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
+                                int64_t limit) {
+  int64_t n = 0;
+  for (const Document& doc : CalibrationDocuments(p, repo_root, 0)) {
+    for (const auto& chunk : ChunkDocument(tok, doc.text, p.max_tokens)) {
+      const auto len = static_cast<int64_t>(chunk.size());
+      n += len >= p.min_tokens && len <= p.max_tokens;
+      if (n >= limit) return n;
+    }
+  }
+  return n;
+}
+
+SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
+                              bool allow_fewer, int64_t replicate_seed) {
+  DataParams seeded = p;
+  seeded.seed = ReplicateSeed(p.seed, replicate_seed);
+  SampleSet set = BuildSampleSet(CalibrationDocuments(p, repo_root, replicate_seed), tok, seeded, p.n_calibration,
+                                 "calibration");
   QMOE_CHECK(allow_fewer || static_cast<int64_t>(set.samples.size()) == p.n_calibration, "data.n_calibration = ", p.n_calibration,
              " but the calibration split of [", p.calibration_domains, "] yields only ", set.samples.size(),
              " samples of <= ", p.max_tokens, " tokens");

@@ -1,6 +1,8 @@
-// Calibration and validation sample sets (qmoe-method.md §4): tokenize documents (+EOS), cut
-// long ones into <= max_tokens pieces (chunking.h), filter, span-corrupt with a per-set seeded
-// numpy-legacy RNG, and take the first N that pass, in order. Also the premask flags.
+// Calibration and validation sample sets: tokenize documents (+EOS), cut long ones into
+// <= max_tokens pieces (chunking.h), filter, span-corrupt with a per-set seeded numpy-legacy RNG,
+// and take the first N that pass, in order. Also the premask flags. A run's replicate seed (the
+// top-level `seed`) draws the calibration documents and their noise; the validation sets are
+// fixed by data.seed, so every replicate is measured on the same samples.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -54,7 +56,7 @@ struct Sample {
   std::string domain;
   std::vector<int32_t> encoder;
   std::vector<int32_t> decoder;
-  // 1 = the position's activation enters the Hessians (§4 Premasking); all 1 without mask_special.
+  // 1 = the position's activation enters the Hessians (premasking); all 1 without mask_special.
   std::vector<uint8_t> encoder_premask;
   std::vector<uint8_t> decoder_premask;
 };
@@ -80,12 +82,21 @@ std::vector<uint8_t> DecoderPremask(std::span<const int32_t> decoder, const Toke
 SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
                          const std::string& name);
 
-// Round-robin interleaving of the domains' calibration splits (document order within a domain),
-// so the first N samples mix all domains. Needs scripts/fetch_corpora.sh (data/cache/).
+// Round-robin interleaving of the domains' calibration splits, so the first N samples mix all
+// domains. Replicate seed 0 keeps each domain's document order and span-corrupts with data.seed
+// (the reference samples); any other seed shuffles each domain's documents first (a different
+// subset, in a different order) and span-corrupts with ReplicateSeed(data.seed, seed).
 // Fails with an Error when fewer than n_calibration samples exist, unless allow_fewer (then every
 // sample the split yields is returned).
 SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
-                              bool allow_fewer = false);
+                              bool allow_fewer = false, int64_t replicate_seed = 0);
+// How many calibration samples the split yields, counting no further than `limit` (cheap when the
+// limit is small): the filter does not depend on the seed.
+int64_t CountCalibrationSamples(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
+                                int64_t limit);
+// The numpy-legacy seed of replicate `replicate_seed` of a sample set seeded with `base`: `base`
+// itself for replicate 0, else a splitmix64 mix of both (distinct replicates get unrelated streams).
+uint32_t ReplicateSeed(int64_t base, int64_t replicate_seed);
 // One set per validation domain, read from the committed data/valid/<domain>.jsonl; the RNG is
 // reseeded per domain, so a domain's masks do not depend on which other domains are listed.
 std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root);

@@ -202,5 +202,73 @@ TEST(Samples, CalibrationSetInterleavesDomains) {
   for (const Sample& s : set.samples) EXPECT_EQ(SplitOf(s.doc_id), "calibration");
 }
 
+// Replicate seeds: seed 0 is the reference set (each domain's documents in file order, noise from
+// data.seed); other seeds draw another subset and order and other noise, reproducibly.
+TEST(Samples, ReplicateSeedsDrawDifferentCalibrationSets) {
+  DataParams p;
+  p.n_calibration = 120;
+  std::vector<std::vector<Document>> per_domain;
+  for (const char* d : kDomains) per_domain.push_back(ReadDocuments(kRoot + "/data/calibration/" + d + ".jsonl"));
+  std::vector<Document> interleaved;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (auto& ds : per_domain)
+      if (i < ds.size()) interleaved.push_back(ds[i]), any = true;
+    if (!any) break;
+  }
+  const SampleSet reference = BuildSampleSet(interleaved, Tok(), p, p.n_calibration, "calibration");
+  auto ids = [](const SampleSet& s) {
+    std::vector<std::string> v;
+    for (const auto& x : s.samples) v.push_back(x.doc_id + "#" + std::to_string(x.chunk));
+    return v;
+  };
+  const SampleSet s0 = BuildCalibrationSet(p, Tok(), kRoot, false, 0);
+  const SampleSet s1 = BuildCalibrationSet(p, Tok(), kRoot, false, 1);
+  const SampleSet s1b = BuildCalibrationSet(p, Tok(), kRoot, false, 1);
+  const SampleSet s2 = BuildCalibrationSet(p, Tok(), kRoot, false, 2);
+  ASSERT_EQ(s0.samples.size(), 120u);
+  ASSERT_EQ(s1.samples.size(), 120u);
+  EXPECT_EQ(ids(s0), ids(reference));
+  for (size_t i = 0; i < s0.samples.size(); ++i) EXPECT_EQ(s0.samples[i].encoder, reference.samples[i].encoder);
+  EXPECT_EQ(ids(s1), ids(s1b));  // reproducible
+  for (size_t i = 0; i < s1.samples.size(); ++i) EXPECT_EQ(s1.samples[i].encoder, s1b.samples[i].encoder);
+  EXPECT_NE(ids(s1), ids(s0));
+  EXPECT_NE(ids(s2), ids(s1));
+  // A different subset, not only another order.
+  const auto a = ids(s0), b = ids(s1);
+  EXPECT_NE(std::set<std::string>(a.begin(), a.end()), std::set<std::string>(b.begin(), b.end()));
+  EXPECT_EQ(ReplicateSeed(7, 0), 7u);
+  EXPECT_NE(ReplicateSeed(7, 1), ReplicateSeed(7, 2));
+  EXPECT_NE(ReplicateSeed(7, 1), 7u);
+}
+
+// The same chunk, corrupted under two replicate seeds, gets different noise.
+TEST(Samples, ReplicateSeedsDrawDifferentNoise) {
+  DataParams p;
+  p.n_calibration = 300;
+  const SampleSet s0 = BuildCalibrationSet(p, Tok(), kRoot, false, 0);
+  const SampleSet s1 = BuildCalibrationSet(p, Tok(), kRoot, false, 1);
+  std::map<std::string, const Sample*> by_id;
+  for (const auto& x : s0.samples) by_id[x.doc_id + "#" + std::to_string(x.chunk)] = &x;
+  int shared = 0, differ = 0;
+  for (const auto& x : s1.samples) {
+    auto it = by_id.find(x.doc_id + "#" + std::to_string(x.chunk));
+    if (it == by_id.end() || x.encoder.size() < 20) continue;
+    ++shared;
+    differ += x.encoder != it->second->encoder;
+  }
+  ASSERT_GT(shared, 5) << "too few chunks in both sets to compare";
+  EXPECT_GT(differ, shared / 2);
+}
+
+TEST(Samples, CountCalibrationSamplesStopsAtTheLimit) {
+  DataParams p;
+  EXPECT_EQ(CountCalibrationSamples(p, Tok(), kRoot, 50), 50);
+  p.n_calibration = 1000000;
+  const int64_t all = static_cast<int64_t>(BuildCalibrationSet(p, Tok(), kRoot, /*allow_fewer=*/true).samples.size());
+  EXPECT_EQ(CountCalibrationSamples(p, Tok(), kRoot, all + 1), all);
+  EXPECT_THROW(BuildCalibrationSet(p, Tok(), kRoot), Error);
+}
+
 }  // namespace
 }  // namespace qmoe::data

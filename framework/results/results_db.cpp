@@ -241,4 +241,13 @@ void ResultsDb::Rollback() {
   ExecSql(db_, "ROLLBACK", path_);
 }
 
+// --- Annotating runs ---
+
+void ResultsDb::SetRunParam(int64_t run_id, const std::string& key, const std::string& value) {
+  QMOE_CHECK(!key.empty(), "SetRunParam(run ", run_id, "): the key is empty (results database '", path_, "')");
+  SqlStmt& st = Cached("INSERT OR REPLACE INTO run_params(run_id, key, value) VALUES (?1, ?2, ?3)");
+  st.Bind(1, run_id).Bind(2, key).Bind(3, value).Step(StrCat("SetRunParam(run ", run_id, ", '", key, "')"));
+  st.Reset();
+}
+
 }  // namespace qmoe

@@ -107,6 +107,11 @@ class ResultsDb {
 
   sqlite3* handle() { return db_; }
 
+  // --- Annotating runs (experiments, report) ---
+  // Sets or replaces one run_params entry of an existing run: a setting the experiment learns while
+  // it runs (e.g. the evaluation protocol id). Errors name the database, run and key.
+  void SetRunParam(int64_t run_id, const std::string& key, const std::string& value);
+
  private:
   SqlStmt& Cached(const char* sql);  // prepared once per connection, reset before reuse
 

@@ -271,5 +271,16 @@ TEST(ResultsDb, LockedBeyondTimeoutNamesThePath) {
   EXPECT_EQ(Scalar(blocked, "SELECT count(*) FROM metrics"), "2");
 }
 
+TEST(ResultsDb, SetRunParamAddsOrReplacesAndChecksTheRun) {
+  ResultsDb db(FreshDbPath("set_run_param"));
+  const int64_t id = AddRun(db, "k", "bf16", {{"method.name", "bf16"}}, {});
+  db.SetRunParam(id, "eval.dtype", "bf16");
+  db.SetRunParam(id, "eval.dtype", "float32");  // replaces
+  EXPECT_EQ(Scalar(db, "SELECT value FROM run_params WHERE key = 'eval.dtype'"), "float32");
+  EXPECT_EQ(Scalar(db, "SELECT count(*) FROM run_params WHERE run_id = " + std::to_string(id)), "2");
+  ExpectErrorWith([&] { db.SetRunParam(id + 7, "eval.dtype", "x"); }, {db.path(), "FOREIGN KEY", "eval.dtype"});
+  ExpectErrorWith([&] { db.SetRunParam(id, "", "x"); }, {"key is empty"});
+}
+
 }  // namespace
 }  // namespace qmoe
