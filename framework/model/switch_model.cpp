@@ -12,6 +12,20 @@
 #include "framework/model/switch_names.h"
 
 namespace qmoe {
+namespace {
+
+// A product of two activations (attention scores, probabilities x values) accumulated in fp32 and
+// rounded once to the activation dtype, on every CPU, as the reference (and a GPU) computes it.
+// LibTorch 1.13's bf16 matmul does that only on its oneDNN path (CPUs with AVX-512, m*n*k > 16^3);
+// its fallback accumulates in bf16 whenever the right operand is row-major, as `v` is in p x v: an
+// error bound of S * 2^-8 * sum|p v| instead of S * 2^-24 * sum|p v|, so results depended on the CPU.
+// (at::linear(x, W) with a row-major W runs as dot products that accumulate in fp32 on every path.)
+at::Tensor ActivationMatmul(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat) return at::matmul(a, b);
+  return at::matmul(a.to(at::kFloat), b.to(at::kFloat)).to(a.scalar_type());
+}
+
+}  // namespace
 
 PaddedBatch PadBatch(const std::vector<std::vector<int64_t>>& seqs, int64_t pad_id) {
   QMOE_CHECK(!seqs.empty(), "PadBatch: no sequences");
@@ -165,10 +179,10 @@ at::Tensor SwitchModel::Attention(Stack s, int64_t block, int sublayer, const at
       *k_cache = k, *v_cache = v;
     }
   }
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B, H, T, S]
+  at::Tensor scores = ActivationMatmul(q, k.transpose(-1, -2));  // [B, H, T, S]
   if (bias.defined()) scores = scores + bias;
   at::Tensor p = at::softmax(scores.to(at::kFloat), -1).to(scores.scalar_type());
-  at::Tensor ctx = at::matmul(p, v).transpose(1, 2).reshape({B, T, H * dk});
+  at::Tensor ctx = ActivationMatmul(p, v).transpose(1, 2).reshape({B, T, H * dk});
   return at::linear(ctx, w("o"));
 }
 
