@@ -10,8 +10,10 @@
 
 #include "experiments/compress/pipeline.h"
 #include "experiments/eval/eval_experiment.h"
+#include "framework/compressed/model_dir.h"
 #include "framework/core/error.h"
 #include "framework/data/samples.h"
+#include "framework/model/model_tokenizer.h"
 #include "framework/model/switch_model.h"
 #include "framework/model/switch_names.h"
 #include "methods/method.h"
@@ -41,6 +43,11 @@ std::string LayerName(Stack s, int64_t block) { return StrCat(StackName(s), ".bl
 
 void CompressExperiment::Run(RunContext& ctx) {
   const SwitchConfig cfg = ResolveSectionConfig(FromParamMap<SwitchConfig>(ctx.sections.at("model")));
+  if (IsCompressedModelDir(cfg.path)) {  // nothing left to compress (framework/compressed/model_dir.h)
+    std::cerr << "compress: model.path '" << cfg.path << "' is already compressed ("
+              << ModelDirLayoutName(DetectModelDirLayout(cfg.path)) << " layout): compressing no further, evaluating it\n";
+    return EvalExperiment(EvalExperiment::Params{}).Run(ctx);
+  }
   auto overlay = std::make_shared<OverlayWeights>(OpenSectionWeights(cfg));
   ModelOptions mo;
   mo.stream = true;
@@ -52,9 +59,7 @@ void CompressExperiment::Run(RunContext& ctx) {
 
   data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   const std::string root = QMOE_SOURCE_DIR;
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
-  QMOE_CHECK(tok.vocab_size() <= cfg.vocab_size, "tokenizer '",
-             dp.tokenizer, "' has ", tok.vocab_size(), " ids but the model's vocabulary has ", cfg.vocab_size, " rows");
+  data::Tokenizer tok = LoadModelTokenizer(dp, root, cfg);
 
   int64_t n_cal = p_.calibration_samples > 0
                       ? p_.calibration_samples

@@ -1,6 +1,6 @@
 #include "experiments/eval/eval_experiment.h"
 
-#include "framework/compressed/compressed_model.h"
+#include "framework/compressed/model_dir.h"
 
 #include <sqlite3.h>
 
@@ -16,6 +16,7 @@
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
+#include "framework/model/model_tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -66,13 +67,14 @@ SwitchConfig ResolveSectionConfig(const SwitchConfig& section) {
   cfg.path = dir;
   cfg.dtype = section.dtype;
   cfg.expert_capacity = section.expert_capacity;
+  cfg.tokenizer = section.tokenizer;
   return cfg;
 }
 
 std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resolved) {
-  // A compressed model directory (qmoe.json) evaluates through the same forward pass.
-  if (fs::exists(fs::path(resolved.path) / "qmoe.json")) return CompressedWeights::Open(resolved.path);
-  return CheckpointWeights::Open(resolved.path);
+  // Compressed directories (qmoe.json, or the published noexp.pt/expNN.pt) evaluate through the
+  // same forward pass (framework/compressed/model_dir.h).
+  return OpenModelDirWeights(resolved.path);
 }
 
 std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
@@ -85,9 +87,7 @@ void EvalExperiment::Run(RunContext& ctx) {
   const data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   auto model = LoadSectionModel(section);
   const std::string root = RepoRoot();
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
-  QMOE_CHECK(tok.vocab_size() <= model->config().vocab_size, "data.tokenizer ", dp.tokenizer, " has ",
-             tok.vocab_size(), " ids but model '", section.name, "' has vocab_size ", model->config().vocab_size);
+  data::Tokenizer tok = LoadModelTokenizer(dp, root, model->config());
   std::vector<data::SampleSet> sets = data::BuildValidationSets(dp, tok, root);
 
   std::vector<double> all_loss;

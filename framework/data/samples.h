@@ -9,6 +9,7 @@
 
 #include "framework/core/params.h"
 #include "framework/data/corpus.h"
+#include "framework/data/text_sources.h"
 #include "framework/data/tokenizer.h"
 
 namespace qmoe::data {
@@ -28,6 +29,9 @@ struct DataParams {
   int64_t seed = 0;
   bool mask_special = true;
   int64_t num_sentinels = 100;
+  std::string c4_dir = "";         // folder of c4-{train,validation}.*.json.gz: domain `c4`
+  std::string redpajama_dir = "";  // RedPajama-style JSON lines: domains arxiv, github, ...
+  std::string long_documents = "chunk";  // chunk (shipped corpora) or skip (C4's rule)
 
   template <class V>
   void Visit(V&& v) {
@@ -45,6 +49,15 @@ struct DataParams {
     v(seed, "seed", "numpy-legacy seed, reset before each sample set", Range{0, 4294967295.0});
     v(mask_special, "mask_special", "premask sentinel positions out of the Hessians (false: Table 2 ablation)");
     v(num_sentinels, "num_sentinels", "T5 sentinels appended to the tokenizer", Range{1, 1000});
+    v(c4_dir, "c4_dir",
+      "folder with C4 shards c4-train.*.json.gz / c4-validation.*.json.gz; makes `c4` a calibration and "
+      "validation domain ('' = none)");
+    v(redpajama_dir, "redpajama_dir",
+      "RedPajama-style JSON lines (a file, or a folder of .jsonl/.jsonl.gz): validation domains arxiv, "
+      "wikipedia, github, stackexchange or any meta source ('' = none)");
+    v(long_documents, "long_documents",
+      "documents longer than max_tokens: chunk (cut at sentence ends, the shipped corpora) or skip (C4's rule, "
+      "as the paper)", Choices{{"chunk", "skip"}});
   }
 };
 
@@ -75,19 +88,25 @@ std::vector<uint8_t> EncoderPremask(std::span<const int32_t> encoder, const Toke
 // Decoder: exclude t when token t+1 is a sentinel, and always the last position.
 std::vector<uint8_t> DecoderPremask(std::span<const int32_t> decoder, const Tokenizer& tok, bool mask_special);
 
-// Samples from `docs` in order: chunks, filter min_tokens <= len <= max_tokens, span corruption
-// with a fresh NumpyLegacyRng(seed). Stops after n samples; fewer when the documents run out.
+// Samples from `docs` in order: chunks (or, with long_documents=skip, the whole document), filter
+// min_tokens <= len <= max_tokens, span corruption with a fresh NumpyLegacyRng(seed). Stops after n
+// samples; fewer when the documents run out.
 SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
+                         const std::string& name);
+SampleSet BuildSampleSet(DocumentStream& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
                          const std::string& name);
 
 // Round-robin interleaving of the domains' calibration splits (document order within a domain),
-// so the first N samples mix all domains. Needs scripts/fetch_corpora.sh (data/cache/).
+// so the first N samples mix all domains. Needs scripts/fetch_corpora.sh (data/cache/); domain
+// `c4` reads the c4-train shards of data.c4_dir in order instead.
 // Fails with an Error when fewer than n_calibration samples exist, unless allow_fewer (then every
 // sample the split yields is returned).
 SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
                               bool allow_fewer = false);
-// One set per validation domain, read from the committed data/valid/<domain>.jsonl; the RNG is
-// reseeded per domain, so a domain's masks do not depend on which other domains are listed.
+// One set per validation domain, read from the committed data/valid/<domain>.jsonl, or for `c4`
+// the c4-validation shards of data.c4_dir, or for any domain when data.redpajama_dir is set, the
+// RedPajama documents of that domain (text_sources.h); the RNG is reseeded per domain, so a
+// domain's masks do not depend on which other domains are listed.
 std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root);
 
 // Tokenizer named by the params (path relative to repo_root unless absolute).

@@ -19,6 +19,7 @@ const char* StackName(Stack s);  // "encoder" / "decoder" (the HF name prefix)
 struct SwitchConfig {
   std::string name = "switch-base-8";
   std::string path = "";  // HF model directory (config.json + weights); empty = not on disk
+  std::string tokenizer = "";  // SentencePiece model of this checkpoint; empty = data.tokenizer
   int64_t d_model = 768;
   int64_t d_ff = 3072;
   int64_t num_heads = 12;
@@ -43,6 +44,9 @@ struct SwitchConfig {
   void Visit(V&& v) {
     v(name, "name", "model name (informational; the architecture comes from the keys below)");
     v(path, "path", "Hugging Face model directory with config.json and weights; '' = none");
+    v(tokenizer, "tokenizer",
+      "SentencePiece model the checkpoint was trained with (real models: ${model.path}/spiece.model); "
+      "'' = data.tokenizer. Must fit the model's vocabulary and sentinel ids, else an error");
     v(d_model, "d_model", "hidden size", Range{1, 1e6});
     v(d_ff, "d_ff", "feed-forward (expert) inner size", Range{1, 1e7});
     v(num_heads, "num_heads", "attention heads", Range{1, 4096});
