@@ -1,4 +1,4 @@
-// Calibration and validation sample sets (qmoe-method.md §4): tokenize documents (+EOS), cut
+// Calibration and validation sample sets (docs/method.md#calibration-and-validation-data): tokenize documents (+EOS), cut
 // long ones into <= max_tokens pieces (chunking.h), filter, span-corrupt with a per-set seeded
 // numpy-legacy RNG, and take the first N that pass, in order. Also the premask flags.
 #pragma once
@@ -67,7 +67,7 @@ struct Sample {
   std::string domain;
   std::vector<int32_t> encoder;
   std::vector<int32_t> decoder;
-  // 1 = the position's activation enters the Hessians (§4 Premasking); all 1 without mask_special.
+  // 1 = the position's activation enters the Hessians (docs/method.md#premasking); all 1 without mask_special.
   std::vector<uint8_t> encoder_premask;
   std::vector<uint8_t> decoder_premask;
 };

@@ -113,7 +113,7 @@ at::Tensor SwitchModel::Embed(const at::Tensor& ids) {
   return at::embedding(w, ids.dim() == 1 ? ids.unsqueeze(0) : ids);
 }
 
-// §2.2: fp32 statistics, cast to the weight dtype when that is bf16/fp16, then the weight multiply.
+// RMS norm (docs/switch-semantics.md): fp32 statistics, cast to the weight dtype when that is bf16/fp16, then the weight multiply.
 at::Tensor SwitchModel::RmsNorm(const at::Tensor& h, const at::Tensor& weight) const {
   at::Tensor var = h.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
   at::Tensor y = h * at::rsqrt(var + cfg_.layer_norm_epsilon);  // promotes to fp32
@@ -159,7 +159,7 @@ at::Tensor SwitchModel::SelfAttentionBias(Stack s, int64_t q_len, const at::Tens
   return bias + AttentionMask(key_mask, q_len, q_len, causal, 0, batch);
 }
 
-// One attention (§2.4): no 1/sqrt(d_kv) scaling, softmax in fp32 cast back. x [B, T, d] is the
+// One attention (docs/switch-semantics.md): no 1/sqrt(d_kv) scaling, softmax in fp32 cast back. x [B, T, d] is the
 // normed query input; kv_in the normed key/value input (x itself, or enc_out). With a cache, K/V
 // are read from it (cross, once filled) or appended to it (self).
 at::Tensor SwitchModel::Attention(Stack s, int64_t block, int sublayer, const at::Tensor& x, const at::Tensor& kv_in,
@@ -224,7 +224,7 @@ RouteResult SwitchModel::Route(Stack s, int64_t block, const at::Tensor& z) {
              "' is dense (no router)");
   QMOE_CHECK(z.dim() >= 1 && z.size(-1) == cfg_.d_model, "Route: z must be [..., d_model=", cfg_.d_model, "], got ",
              z.sizes());
-  // §2.6: the classifier runs in fp32 on fp32 inputs (HF casts both); its values are the
+  // Router (docs/switch-semantics.md): the classifier runs in fp32 on fp32 inputs (HF casts both); its values are the
   // compute-dtype weights, as HF loads the model in that dtype first.
   at::Tensor w = Weight(RouterWeightName(s, block)).to(at::kFloat);
   at::Tensor probs = at::softmax(at::linear(z.to(at::kFloat), w), -1).to(z.scalar_type());
@@ -269,7 +269,7 @@ at::Tensor SwitchModel::MoeFf(Stack s, int64_t block, const at::Tensor& z) {
   const int64_t d = cfg_.d_model, E = cfg_.num_experts;
   at::Tensor zf = z.reshape({-1, d});
   // Group kept tokens by expert (stable, so each expert sees its tokens in order); dropped tokens
-  // get key E and keep z (§2.6: HF returns gate * z for them).
+  // get key E and keep z (HF returns gate * z for them).
   at::Tensor key = at::where(r.kept.reshape(-1), r.expert.reshape(-1), at::full({}, E, r.expert.options()));
   at::Tensor order = std::get<1>(at::sort(key, /*stable=*/true, 0, false));
   at::Tensor counts = at::bincount(key, {}, E + 1);
@@ -284,7 +284,7 @@ at::Tensor SwitchModel::MoeFf(Stack s, int64_t block, const at::Tensor& z) {
   }
   at::Tensor next = zf;
   if (!outs.empty()) next = zf.index_copy(0, order.narrow(0, 0, off), at::cat(outs, 0));
-  // §2.7: fp32 gate times the expert output, rounded once to the activation dtype.
+  // MoE feed-forward: fp32 gate times the expert output, rounded once to the activation dtype.
   at::Tensor out = (r.gate.reshape({-1, 1}) * next).to(z.scalar_type());
   return out.view(z.sizes());
 }

@@ -251,7 +251,7 @@ TEST(SwitchModel, RouterTiesPickFirstIndexOnCastProbabilities) {
     EXPECT_TRUE(at::equal(rr.gate, rr.probs.select(-1, 1).to(at::kFloat))) << dtype;
   }
   // bf16: expert 3's fp32 probability is slightly larger, but both cast to the same bf16 value,
-  // and the argmax runs on the cast values (§2.6): expert 1 wins.
+  // and the argmax runs on the cast values (as HF): expert 1 wins.
   SwitchConfig c = Tiny("bfloat16", true);
   auto w = TinyWeights(c, 5);
   at::Tensor r = at::zeros({4, 16});
@@ -390,7 +390,7 @@ TEST(SwitchModel, ExpertOverrideReplacesExpertMatmuls) {
 }
 
 TEST(SwitchModel, BlockApiPipelineEqualsForward) {
-  // The §5 pipeline's order of operations, one sample at a time, on the public block API.
+  // The compression pipeline's order of operations, one sample at a time, on the public block API.
   SwitchConfig c = Tiny("bfloat16", true);
   auto w = TinyWeights(c, 11, 4.0);
   SwitchModel m(c, w);

@@ -1,4 +1,4 @@
-// The QMoE paper's published numbers (MLSys 2024; /shared spec paper-results.md) as reference rows,
+// The QMoE paper's published numbers (MLSys 2024; the tables are restated in docs/reproducing.md) as reference rows,
 // so reproduced results and the paper's cells can be read side by side in one database.
 #pragma once
 #include <vector>
