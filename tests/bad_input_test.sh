@@ -47,6 +47,27 @@ sleep 1
 QMOE_DB_BUSY_TIMEOUT_MS=2000 expect_error "locked database" "qmoe.db" "$QMOE" run seed=7 "${small[@]}" --db "$db"
 kill $locker 2>/dev/null; wait $locker 2>/dev/null
 
+# A real checkpoint takes its own tokenizer (model.tokenizer = ${model.path}/spiece.model): a missing
+# one, or one whose vocabulary and sentinels do not fit the model, is one error naming both.
+ckpt=$tmp/switch-base-8
+mkdir -p "$ckpt"
+/usr/bin/python3 - "$ckpt" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+json.dump({"model_type": "switch_transformers", "d_model": 768, "d_ff": 3072, "num_heads": 12, "d_kv": 64,
+           "num_layers": 12, "num_decoder_layers": 12, "num_experts": 8, "encoder_sparse_step": 2,
+           "decoder_sparse_step": 2, "vocab_size": 32128, "tie_word_embeddings": True, "pad_token_id": 0,
+           "eos_token_id": 1, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+           "layer_norm_epsilon": 1e-6}, open(d + "/config.json", "w"))
+h = json.dumps({"__metadata__": {"format": "pt"}}).encode()
+open(d + "/model.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
+PY
+expect_error "checkpoint without spiece.model" "$ckpt/spiece.model" \
+  "$QMOE" run experiment=compress model=switch-base-8 model.path="$ckpt" --db "$db" results.dir=$tmp/runs
+cp "$SRC/data/tokenizer/spiece.model" "$ckpt/spiece.model"  # qmoe's 8k tokenizer: ids fit, sentinels do not
+expect_error "tokenizer that does not fit" "does not fit model 'switch-base-8' ($ckpt) with 32128 embedding rows" \
+  "$QMOE" run experiment=compress model=switch-base-8 model.path="$ckpt" --db "$db" results.dir=$tmp/runs
+
 # --help after any command prints the overview (naming every public command) and exits 0.
 for cmd in run train eval forward codec; do
   out=$("$QMOE" $cmd --help 2>&1) || { echo "FAIL (help): qmoe $cmd --help exited non-zero: $out"; fail=1; continue; }

@@ -11,7 +11,7 @@ for sweep in "$@"; do
 done
 export QMOE_DB=$tmp/qmoe.db QMOE_FIGURES=$tmp/figures MPLBACKEND=Agg
 cp "$SRC/notebooks/$NAME.ipynb" "$tmp/"
-# Debian's jupyter, not whatever python3 is first on PATH (see toolchain.md).
+# Debian's jupyter, not whatever python3 is first on PATH (docs/build-notes.md#notebooks).
 PATH=/usr/bin:$PATH jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=300 \
   --output "$tmp/executed.ipynb" "$tmp/$NAME.ipynb" >"$tmp/nb.log" 2>&1 || { cat "$tmp/nb.log"; exit 1; }
 fig=$tmp/figures/$NAME.png

@@ -9,8 +9,10 @@
 
 #include "experiments/compress/pipeline.h"
 #include "experiments/eval/eval_experiment.h"
+#include "framework/compressed/model_dir.h"
 #include "framework/core/error.h"
 #include "framework/data/samples.h"
+#include "framework/model/model_tokenizer.h"
 #include "framework/model/switch_model.h"
 #include "framework/model/switch_names.h"
 #include "methods/method.h"
@@ -61,9 +63,7 @@ CompressData LoadData(RunContext& ctx, const CompressExperiment::Params& p, cons
                       bool uses_hessian) {
   data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   const std::string root = DataRoot();
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
-  QMOE_CHECK(tok.vocab_size() <= cfg.vocab_size, "tokenizer '", dp.tokenizer, "' has ", tok.vocab_size(),
-             " ids but the model's vocabulary has ", cfg.vocab_size, " rows");
+  data::Tokenizer tok = LoadModelTokenizer(dp, root, cfg);
   CompressData d;
   d.requested = RequestedCalibration(p, cfg, uses_hessian);
   if (d.requested > 0) {
@@ -202,6 +202,11 @@ void CompressExperiment::Preflight(const Params& p, const std::map<std::string, 
 
 void CompressExperiment::Run(RunContext& ctx) {
   const SwitchConfig cfg = ResolveSectionConfig(FromParamMap<SwitchConfig>(ctx.sections.at("model")));
+  if (IsCompressedModelDir(cfg.path)) {  // nothing left to compress (framework/compressed/model_dir.h)
+    std::cerr << "compress: model.path '" << cfg.path << "' is already compressed ("
+              << ModelDirLayoutName(DetectModelDirLayout(cfg.path)) << " layout): compressing no further, evaluating it\n";
+    return EvalExperiment(EvalExperiment::Params{}).Run(ctx);
+  }
   auto overlay = std::make_shared<OverlayWeights>(OpenSectionWeights(cfg));
   ModelOptions mo;
   mo.stream = true;

@@ -1,5 +1,7 @@
 #include "experiments/eval/eval_experiment.h"
 
+#include "framework/compressed/model_dir.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -15,6 +17,7 @@
 #include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
+#include "framework/model/model_tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -50,13 +53,14 @@ SwitchConfig ResolveSectionConfig(const SwitchConfig& section) {
   cfg.path = dir;
   cfg.dtype = section.dtype;
   cfg.expert_capacity = section.expert_capacity;
+  cfg.tokenizer = section.tokenizer;
   return cfg;
 }
 
 std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resolved) {
-  // A compressed model directory (qmoe.json) evaluates through the same forward pass.
-  if (fs::exists(fs::path(resolved.path) / "qmoe.json")) return CompressedWeights::Open(resolved.path);
-  return CheckpointWeights::Open(resolved.path);
+  // Compressed directories (qmoe.json, or the published noexp.pt/expNN.pt) evaluate through the
+  // same forward pass (framework/compressed/model_dir.h).
+  return OpenModelDirWeights(resolved.path);
 }
 
 std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
@@ -89,9 +93,7 @@ void EvalExperiment::Run(RunContext& ctx) {
   const data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   auto model = LoadSectionModel(section);
   const std::string root = DataRoot();
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
-  QMOE_CHECK(tok.vocab_size() <= model->config().vocab_size, "data.tokenizer ", dp.tokenizer, " has ",
-             tok.vocab_size(), " ids but model '", section.name, "' has vocab_size ", model->config().vocab_size);
+  data::Tokenizer tok = LoadModelTokenizer(dp, root, model->config());
   std::vector<data::SampleSet> sets = data::BuildValidationSets(dp, tok, root);
 
   SpanLossByDomain losses;

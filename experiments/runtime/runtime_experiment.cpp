@@ -9,11 +9,12 @@
 #include <map>
 
 #include "experiments/compress/compress_experiment.h"
-#include "framework/compressed/compressed_model.h"
+#include "framework/compressed/model_dir.h"
 #include "framework/compressed/sub1_expert.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
+#include "framework/model/model_tokenizer.h"
 #include "framework/model/switch_model.h"
 
 namespace fs = std::filesystem;
@@ -52,28 +53,31 @@ double Seconds(const std::function<void()>& fn) {
 }  // namespace
 
 void RuntimeExperiment::Run(RunContext& ctx) {
-  QMOE_CHECK(!p_.compressed.empty(), "experiment.compressed is empty: give the directory written by ",
-             "qmoe run experiment=compress method=dict experiment.save=DIR");
-  const std::string cdir = ResolveRepoPath(p_.compressed);
-  QMOE_CHECK(fs::exists(fs::path(cdir) / "qmoe.json"), "experiment.compressed '", p_.compressed,
-             "': no qmoe.json in '", cdir, "' (not a complete compressed model directory)");
-  auto cw = CompressedWeights::Open(cdir);
   SwitchConfig yaml_cfg = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
+  // A compressed model.path (e.g. a published QMoE checkpoint) serves when experiment.compressed is empty.
+  const bool from_model = p_.compressed.empty() && IsCompressedModelDir(ResolveRepoPath(yaml_cfg.path));
+  QMOE_CHECK(from_model || !p_.compressed.empty(), "experiment.compressed is empty: give the directory written by ",
+             "qmoe run experiment=compress method=dict experiment.save=DIR (or a compressed model.path)");
+  const std::string cdir = ResolveRepoPath(from_model ? yaml_cfg.path : p_.compressed);
+  QMOE_CHECK(IsCompressedModelDir(cdir), "experiment.compressed '", p_.compressed, "': neither qmoe.json nor ",
+             "noexp.pt + exp00.pt in '", cdir, "' (not a complete compressed model directory)");
+  std::shared_ptr<const WeightSource> cw = OpenModelDirWeights(cdir);
   SwitchConfig cfg = ReadHfConfig(fs::path(cdir) / "config.json");
   cfg.dtype = yaml_cfg.dtype;
   cfg.expert_capacity = yaml_cfg.expert_capacity;
   cfg.name = yaml_cfg.name;
+  cfg.tokenizer = yaml_cfg.tokenizer;
 
   Sub1ExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
-  auto experts = Sub1Experts::FromCompressed(*cw, cfg, so);
+  auto experts = OpenPackedExperts(*cw, cfg, so);
   SwitchModel comp(cfg, cw);
   comp.SetExpertOverride(experts);
 
   std::shared_ptr<const WeightSource> base_weights = cw;  // shared: the compressed dir's dense tensors
   if (p_.baseline == "dense") {
-    QMOE_CHECK(!yaml_cfg.path.empty(), "experiment.baseline=dense needs model.path (the uncompressed model); ",
-               "or use experiment.baseline=shared");
+    QMOE_CHECK(!yaml_cfg.path.empty() && !from_model, "experiment.baseline=dense needs model.path (the uncompressed ",
+               "model", from_model ? "; model.path is the compressed one" : "", "); or use experiment.baseline=shared");
     const std::string mdir = ResolveRepoPath(yaml_cfg.path);
     SwitchConfig disk = ReadHfConfig(fs::path(mdir) / "config.json");
     QMOE_CHECK(disk.d_model == cfg.d_model && disk.d_ff == cfg.d_ff && disk.num_experts == cfg.num_experts &&
@@ -89,7 +93,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   dp.n_validation_per_domain = p_.samples;
   const std::string root = QMOE_SOURCE_DIR;
-  data::Tokenizer tok = data::LoadTokenizer(dp, root);
+  data::Tokenizer tok = LoadModelTokenizer(dp, root, cfg);
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& set : data::BuildValidationSets(dp, tok, root))
     for (const auto& s : set.samples)

@@ -2,6 +2,7 @@
 // decode exactly, a model on it equals the same model on the decoded weights, the compressed
 // experts serve it, single-key torch dicts load, and corrupt files are one clear Error.
 #include "framework/compressed/qmoe_published.h"
+#include "framework/compressed/published_fixture.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -36,44 +37,9 @@ struct TmpDir {
   ~TmpDir() { fs::remove_all(p); }
 };
 
-// Writes the layout; returns the decoded (simulated) weights. `corrupt_row_off` breaks one row_off.
 std::map<std::string, at::Tensor> WritePublished(const fs::path& dir, bool corrupt_row_off = false,
                                                  bool bad_sizes = false) {
-  const SwitchConfig cfg = Tiny();
-  WriteHfConfig(cfg, dir);
-  auto w = RandomSwitchWeights(cfg, 11, at::kFloat, 3.0);
-  std::vector<std::pair<std::string, at::Tensor>> noexp, sizes;
-  for (const auto& t : SwitchTensorShapes(cfg))
-    if (!t.is_expert) noexp.emplace_back(t.name, w.at(t.name));
-  WriteTorchBin(dir / "noexp.pt", noexp);
-  int layer = 0;
-  for (Stack s : {Stack::kEncoder, Stack::kDecoder})
-    for (int64_t b = 0; b < cfg.NumBlocks(s); ++b) {
-      if (!cfg.IsSparse(s, b)) continue;
-      std::vector<std::pair<std::string, at::Tensor>> exp;
-      for (int64_t e = 0; e < cfg.num_experts; ++e)
-        for (const char* m : {"wi", "wo"}) {
-          const std::string name = ExpertWeightName(s, b, e, m), base = name.substr(0, name.size() - 7);
-          at::Tensor x = w.at(name);
-          at::Tensor lo = at::clamp_max(std::get<0>(x.min(1, true)), 0).to(at::kBFloat16).to(at::kFloat);
-          at::Tensor hi = at::clamp_min(std::get<0>(x.max(1, true)), 0).to(at::kBFloat16).to(at::kFloat);
-          at::Tensor q = at::where(x > hi / 2, hi, at::where(x < lo / 2, lo, at::zeros_like(x))).contiguous();
-          auto enc = dict::Encode(dict::SymbolsFromTernary(q.data_ptr<float>(), q.size(0), q.size(1),
-                                                           dict::SymbolMode::kReference));
-          auto packed = dict::PackEncoded(enc);
-          if (corrupt_row_off && layer == 1 && e == 2 && std::string(m) == "wo")
-            packed["row_off"][3] = packed["row_off"][3].item<int32_t>() + 1;  // row 2 one codeword too long
-          for (const char* f : {"w_comp", "row_off", "ter_minmax"}) exp.emplace_back(base + "." + f, packed.at(f));
-          exp.emplace_back(base + ".weight", at::empty({0}, at::kBFloat16));
-          sizes.emplace_back(base, at::tensor(int64_t(enc.codes.size()) + (bad_sizes ? 1 : 0)));
-          w[name] = at::from_blob(dict::Decode(enc).data(), {enc.rows, enc.cols}, at::kFloat).clone();
-        }
-      char fn[16];
-      std::snprintf(fn, sizeof fn, "exp%02d.pt", layer++);
-      WriteTorchBin(dir / fn, exp);
-    }
-  WriteTorchBin(dir / "sizes.pt", sizes);
-  return w;
+  return WritePublishedQmoeDir(dir, Tiny(), 11, corrupt_row_off, bad_sizes);
 }
 
 TEST(PublishedQmoe, ReadsLayoutAndDecodesExperts) {

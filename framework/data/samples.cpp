@@ -35,7 +35,8 @@ std::string FormatNumber(double x) {
 
 std::string ProtocolId(const DataParams& p) {
   return StrCat("sc-d", FormatNumber(p.noise_density), "-m", FormatNumber(p.mean_span), "-L", p.max_tokens,
-                p.min_tokens != 2 ? StrCat("-min", p.min_tokens) : std::string(), "-chunked-v1-seed", p.seed);
+                p.min_tokens != 2 ? StrCat("-min", p.min_tokens) : std::string(),
+                p.long_documents == "skip" ? "-skip-v1-seed" : "-chunked-v1-seed", p.seed);
 }
 
 std::vector<uint8_t> EncoderPremask(std::span<const int32_t> encoder, const Tokenizer& tok, bool mask_special) {
@@ -56,6 +57,12 @@ std::vector<uint8_t> DecoderPremask(std::span<const int32_t> decoder, const Toke
 
 SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
                          const std::string& name) {
+  auto stream = VectorStream(docs);
+  return BuildSampleSet(*stream, tok, p, n, name);
+}
+
+SampleSet BuildSampleSet(DocumentStream& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
+                         const std::string& name) {
   QMOE_CHECK(p.max_tokens >= p.min_tokens, "data.max_tokens (", p.max_tokens, ") < data.min_tokens (", p.min_tokens, ")");
   SampleSet set;
   set.name = name;
@@ -68,10 +75,16 @@ SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok
   cfg.eos_id = tok.eos_id();
   cfg.decoder_start_id = tok.pad_id();
   NumpyLegacyRng rng(static_cast<uint32_t>(p.seed));  // reseeded per set, as the reference does per split
-  for (const Document& doc : docs) {
-    if (static_cast<int64_t>(set.samples.size()) >= n) break;
+  Document doc;
+  while (static_cast<int64_t>(set.samples.size()) < n && docs.Next(doc)) {
     ++set.documents_used;
-    const auto chunks = ChunkDocument(tok, doc.text, p.max_tokens);
+    std::vector<std::vector<int32_t>> chunks;
+    if (p.long_documents == "skip") {  // C4's rule: the whole document + EOS, skipped when too long
+      chunks.push_back(tok.Encode(doc.text));
+      chunks.back().push_back(tok.eos_id());
+    } else {
+      chunks = ChunkDocument(tok, doc.text, p.max_tokens);
+    }
     for (size_t c = 0; c < chunks.size() && static_cast<int64_t>(set.samples.size()) < n; ++c) {
       const auto len = static_cast<int64_t>(chunks[c].size());
       if (len < p.min_tokens || len > p.max_tokens) {  // the filter; the RNG does not advance
@@ -108,25 +121,26 @@ uint32_t ReplicateSeed(int64_t base, int64_t replicate_seed) {
 namespace {
 
 // The calibration documents in the order samples are taken from them: each domain's documents
-// (shuffled for replicate seeds != 0, each domain by its own stream), interleaved round-robin.
-std::vector<Document> CalibrationDocuments(const DataParams& p, const std::string& repo_root, int64_t replicate_seed) {
-  std::vector<std::vector<Document>> per_domain;
+// (our splits shuffled for replicate seeds != 0, each domain by its own stream; `c4` streams the
+// c4-train shards of data.c4_dir in shard order), interleaved round-robin.
+std::unique_ptr<DocumentStream> CalibrationDocuments(const DataParams& p, const std::string& repo_root,
+                                                     int64_t replicate_seed) {
+  std::vector<std::unique_ptr<DocumentStream>> per_domain;
+  int64_t k = 0;
   for (const std::string& d : Domains(p.calibration_domains, "calibration_domains")) {
-    per_domain.push_back(ReadDocuments(Resolve(repo_root, p.corpus_dir + "/calibration/" + d + ".jsonl")));
+    ++k;
+    if (d == "c4") {
+      per_domain.push_back(C4Stream(p.c4_dir, "train"));
+      continue;
+    }
+    std::vector<Document> docs = ReadDocuments(Resolve(repo_root, p.corpus_dir + "/calibration/" + d + ".jsonl"));
     if (replicate_seed != 0) {
-      NumpyLegacyRng rng(ReplicateSeed(0x5eed + static_cast<int64_t>(per_domain.size()), replicate_seed));
-      rng.Shuffle(std::span<Document>(per_domain.back()));
+      NumpyLegacyRng rng(ReplicateSeed(0x5eed + k, replicate_seed));
+      rng.Shuffle(std::span<Document>(docs));
     }
+    per_domain.push_back(VectorStream(std::move(docs)));
   }
-  std::vector<Document> docs;
-  for (size_t i = 0;; ++i) {
-    bool any = false;
-    for (auto& ds : per_domain) {
-      if (i < ds.size()) docs.push_back(std::move(ds[i])), any = true;
-    }
-    if (!any) break;
-  }
-  return docs;
+  return InterleavedStream(std::move(per_domain));
 }
 
 }  // namespace
@@ -134,7 +148,8 @@ std::vector<Document> CalibrationDocuments(const DataParams& p, const std::strin
 int64_t CountCalibrationSamples(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
                                 int64_t limit) {
   int64_t n = 0;
-  for (const Document& doc : CalibrationDocuments(p, repo_root, 0)) {
+  auto docs = CalibrationDocuments(p, repo_root, 0);
+  for (Document doc; docs->Next(doc);) {
     for (const auto& chunk : ChunkDocument(tok, doc.text, p.max_tokens)) {
       const auto len = static_cast<int64_t>(chunk.size());
       n += len >= p.min_tokens && len <= p.max_tokens;
@@ -148,8 +163,8 @@ SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const s
                               bool allow_fewer, int64_t replicate_seed) {
   DataParams seeded = p;
   seeded.seed = ReplicateSeed(p.seed, replicate_seed);
-  SampleSet set = BuildSampleSet(CalibrationDocuments(p, repo_root, replicate_seed), tok, seeded, p.n_calibration,
-                                 "calibration");
+  auto docs = CalibrationDocuments(p, repo_root, replicate_seed);
+  SampleSet set = BuildSampleSet(*docs, tok, seeded, p.n_calibration, "calibration");
   QMOE_CHECK(allow_fewer || static_cast<int64_t>(set.samples.size()) == p.n_calibration, "data.n_calibration = ", p.n_calibration,
              " but the calibration split of [", p.calibration_domains, "] yields only ", set.samples.size(),
              " samples of <= ", p.max_tokens, " tokens");
@@ -159,12 +174,22 @@ SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const s
 std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root) {
   std::vector<SampleSet> sets;
   for (const std::string& d : Domains(p.validation_domains, "validation_domains")) {
-    const std::string path = Resolve(repo_root, p.corpus_dir + "/valid/" + d + ".jsonl");
-    QMOE_CHECK(std::filesystem::exists(path), "data.validation_domains: no validation file '", path,
-               "' for domain '", d, "'");
-    SampleSet set = BuildSampleSet(ReadDocuments(path), tok, p, p.n_validation_per_domain, "validation/" + d);
+    std::unique_ptr<DocumentStream> docs;
+    std::string path;
+    if (d == "c4") {
+      docs = C4Stream(p.c4_dir, "validation"), path = p.c4_dir;
+    } else if (!p.redpajama_dir.empty()) {
+      docs = RedPajamaStream(p.redpajama_dir, d), path = p.redpajama_dir;
+    } else {
+      path = Resolve(repo_root, p.corpus_dir + "/valid/" + d + ".jsonl");
+      QMOE_CHECK(std::filesystem::exists(path), "data.validation_domains: no validation file '", path,
+                 "' for domain '", d, "' (real-text domains: c4 with data.c4_dir, RedPajama's with data.redpajama_dir)");
+      docs = VectorStream(ReadDocuments(path));
+    }
+    SampleSet set = BuildSampleSet(*docs, tok, p, p.n_validation_per_domain, "validation/" + d);
     QMOE_CHECK(static_cast<int64_t>(set.samples.size()) == p.n_validation_per_domain, "data.n_validation_per_domain = ",
-               p.n_validation_per_domain, " but ", path, " yields only ", set.samples.size(), " samples");
+               p.n_validation_per_domain, " but ", path, " yields only ", set.samples.size(), " samples for domain '",
+               d, "'");
     sets.push_back(std::move(set));
   }
   return sets;

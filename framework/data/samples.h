@@ -1,8 +1,8 @@
-// Calibration and validation sample sets: tokenize documents (+EOS), cut long ones into
-// <= max_tokens pieces (chunking.h), filter, span-corrupt with a per-set seeded numpy-legacy RNG,
-// and take the first N that pass, in order. Also the premask flags. A run's replicate seed (the
-// top-level `seed`) draws the calibration documents and their noise; the validation sets are
-// fixed by data.seed, so every replicate is measured on the same samples.
+// Calibration and validation sample sets (docs/method.md#calibration-and-validation-data): tokenize
+// documents (+EOS), cut long ones into <= max_tokens pieces (chunking.h), filter, span-corrupt with a
+// per-set seeded numpy-legacy RNG, and take the first N that pass, in order. Also the premask flags.
+// A run's replicate seed (the top-level `seed`) draws the calibration documents and their noise;
+// the validation sets are fixed by data.seed, so every replicate is measured on the same samples.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -11,6 +11,7 @@
 
 #include "framework/core/params.h"
 #include "framework/data/corpus.h"
+#include "framework/data/text_sources.h"
 #include "framework/data/tokenizer.h"
 
 namespace qmoe::data {
@@ -30,6 +31,9 @@ struct DataParams {
   int64_t seed = 0;
   bool mask_special = true;
   int64_t num_sentinels = 100;
+  std::string c4_dir = "";         // folder of c4-{train,validation}.*.json.gz: domain `c4`
+  std::string redpajama_dir = "";  // RedPajama-style JSON lines: domains arxiv, github, ...
+  std::string long_documents = "chunk";  // chunk (shipped corpora) or skip (C4's rule)
 
   template <class V>
   void Visit(V&& v) {
@@ -47,6 +51,15 @@ struct DataParams {
     v(seed, "seed", "numpy-legacy seed, reset before each sample set", Range{0, 4294967295.0});
     v(mask_special, "mask_special", "premask sentinel positions out of the Hessians (false: Table 2 ablation)");
     v(num_sentinels, "num_sentinels", "T5 sentinels appended to the tokenizer", Range{1, 1000});
+    v(c4_dir, "c4_dir",
+      "folder with C4 shards c4-train.*.json.gz / c4-validation.*.json.gz; makes `c4` a calibration and "
+      "validation domain ('' = none)");
+    v(redpajama_dir, "redpajama_dir",
+      "RedPajama-style JSON lines (a file, or a folder of .jsonl/.jsonl.gz): validation domains arxiv, "
+      "wikipedia, github, stackexchange or any meta source ('' = none)");
+    v(long_documents, "long_documents",
+      "documents longer than max_tokens: chunk (cut at sentence ends, the shipped corpora) or skip (C4's rule, "
+      "as the paper)", Choices{{"chunk", "skip"}});
   }
 };
 
@@ -56,7 +69,7 @@ struct Sample {
   std::string domain;
   std::vector<int32_t> encoder;
   std::vector<int32_t> decoder;
-  // 1 = the position's activation enters the Hessians (premasking); all 1 without mask_special.
+  // 1 = the position's activation enters the Hessians (docs/method.md#premasking); all 1 without mask_special.
   std::vector<uint8_t> encoder_premask;
   std::vector<uint8_t> decoder_premask;
 };
@@ -77,15 +90,20 @@ std::vector<uint8_t> EncoderPremask(std::span<const int32_t> encoder, const Toke
 // Decoder: exclude t when token t+1 is a sentinel, and always the last position.
 std::vector<uint8_t> DecoderPremask(std::span<const int32_t> decoder, const Tokenizer& tok, bool mask_special);
 
-// Samples from `docs` in order: chunks, filter min_tokens <= len <= max_tokens, span corruption
-// with a fresh NumpyLegacyRng(seed). Stops after n samples; fewer when the documents run out.
+// Samples from `docs` in order: chunks (or, with long_documents=skip, the whole document), filter
+// min_tokens <= len <= max_tokens, span corruption with a fresh NumpyLegacyRng(seed). Stops after n
+// samples; fewer when the documents run out.
 SampleSet BuildSampleSet(const std::vector<Document>& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
+                         const std::string& name);
+SampleSet BuildSampleSet(DocumentStream& docs, const Tokenizer& tok, const DataParams& p, int64_t n,
                          const std::string& name);
 
 // Round-robin interleaving of the domains' calibration splits, so the first N samples mix all
-// domains. Replicate seed 0 keeps each domain's document order and span-corrupts with data.seed
-// (the reference samples); any other seed shuffles each domain's documents first (a different
-// subset, in a different order) and span-corrupts with ReplicateSeed(data.seed, seed).
+// domains (needs scripts/fetch_corpora.sh: data/cache/; domain `c4` streams the c4-train shards of
+// data.c4_dir in order instead). Replicate seed 0 keeps each domain's document order and
+// span-corrupts with data.seed (the reference samples); any other seed shuffles each of our domains'
+// documents first (a different subset, in a different order; c4 keeps its order) and span-corrupts
+// with ReplicateSeed(data.seed, seed).
 // Fails with an Error when fewer than n_calibration samples exist, unless allow_fewer (then every
 // sample the split yields is returned).
 SampleSet BuildCalibrationSet(const DataParams& p, const Tokenizer& tok, const std::string& repo_root,
@@ -97,8 +115,10 @@ int64_t CountCalibrationSamples(const DataParams& p, const Tokenizer& tok, const
 // The numpy-legacy seed of replicate `replicate_seed` of a sample set seeded with `base`: `base`
 // itself for replicate 0, else a splitmix64 mix of both (distinct replicates get unrelated streams).
 uint32_t ReplicateSeed(int64_t base, int64_t replicate_seed);
-// One set per validation domain, read from the committed data/valid/<domain>.jsonl; the RNG is
-// reseeded per domain, so a domain's masks do not depend on which other domains are listed.
+// One set per validation domain, read from the committed data/valid/<domain>.jsonl, or for `c4`
+// the c4-validation shards of data.c4_dir, or for any domain when data.redpajama_dir is set, the
+// RedPajama documents of that domain (text_sources.h); the RNG is reseeded per domain, so a
+// domain's masks do not depend on which other domains are listed.
 std::vector<SampleSet> BuildValidationSets(const DataParams& p, const Tokenizer& tok, const std::string& repo_root);
 
 // Tokenizer named by the params (path relative to repo_root unless absolute).

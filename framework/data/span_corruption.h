@@ -1,4 +1,4 @@
-// T5 span corruption: noise density 0.15, mean span 3, round half to
+// T5 span corruption exactly as docs/method.md#calibration-and-validation-data: noise density 0.15, mean span 3, round half to
 // even, numpy-legacy RNG (mt19937 + masked rejection sampling), sentinels counted down from
 // <extra_id_0>. Reproduces the QMoE reference's masks bit for bit given the same seed and order.
 #pragma once

@@ -1,4 +1,4 @@
-// Span corruption: RNG equivalence with numpy legacy, exact rounding, the
+// Span corruption (docs/method.md#calibration-and-validation-data): RNG equivalence with numpy legacy, exact rounding, the
 // worked 568 example, layout invariants and statistics over many seeds.
 #include "framework/data/span_corruption.h"
 

@@ -1,5 +1,5 @@
 // Reader for SentencePiece `.model` files (a serialized protobuf ModelProto), written against the
-// protobuf wire format so qmoe needs neither libprotobuf nor libsentencepiece (toolchain.md Trap 3).
+// protobuf wire format so qmoe needs neither libprotobuf nor libsentencepiece (docs/build-notes.md#sentencepiece).
 // Only the fields the unigram encoder needs are kept; unknown fields are skipped.
 #pragma once
 #include <cstdint>

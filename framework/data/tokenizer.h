@@ -1,4 +1,4 @@
-// T5-style SentencePiece unigram tokenizer, in house (no libsentencepiece: toolchain.md Trap 3).
+// T5-style SentencePiece unigram tokenizer, in house (no libsentencepiece: docs/build-notes.md#sentencepiece).
 // Encode() reproduces `spm_encode --output_format=id` for one line of text, including the
 // model's normalization (precompiled charsmap such as nmt_nfkc, whitespace collapsing, the ▁
 // dummy prefix), unknown pieces (merged runs) and byte fallback.

@@ -1,4 +1,4 @@
-// T5 relative position buckets (spec §2.5), evaluated in fp32 exactly as HF 4.28 does:
+// T5 relative position buckets (docs/switch-semantics.md), evaluated in fp32 exactly as HF 4.28 does:
 //   bidirectional (encoder): half the buckets per direction, off = half if rel > 0, n = |rel|
 //   causal (decoder):        n = max(-rel, 0)
 //   n < max_exact (= half of the per-direction buckets): bucket = off + n

@@ -1,4 +1,4 @@
-// Relative position buckets against the spec's hand check values (§2.5), including the fp32
+// Relative position buckets against hand check values (docs/switch-semantics.md, relative position bias), including the fp32
 // boundaries n = 16, 32, 64, and the tensor implementation against its scalar _ref twin.
 #include "framework/model/relative_position.h"
 

@@ -140,13 +140,13 @@ SwitchConfig ReadHfConfig(const fs::path& path, std::vector<std::string>* quirks
   c.is_full_sparse = Optional<bool>(j, "is_full_sparse", false, file);
   c.pad_token_id = Optional<int64_t>(j, "pad_token_id", 0, file);
   c.eos_token_id = Optional<int64_t>(j, "eos_token_id", 1, file);
-  // §2.6: hub configs carry capacity 64 (training); QMoE evaluates without drops.
+  // Hub configs carry capacity 64 (training); QMoE evaluates without drops.
   const int64_t cap = Optional<int64_t>(j, "expert_capacity", 0, file);
   c.expert_capacity = 0;
   if (cap != 0 && cap != (int64_t{1} << 30))  // 2^30 is what WriteHfConfig writes for "never"
     note(StrCat("expert_capacity ", cap, " in config.json ignored: qmoe never drops by default (set model.expert_capacity)"));
 
-  // §2.9: the c-2048 hub config is wrong in several places.
+  // The c-2048 hub config is wrong in several places.
   if (c.num_experts == 2048 && c.d_model == 2080) {
     if (c.num_decoder_layers != c.num_layers) {
       note(StrCat("c-2048: num_decoder_layers ", c.num_decoder_layers, " -> ", c.num_layers));

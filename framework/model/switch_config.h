@@ -1,4 +1,4 @@
-// SwitchConfig: the architecture of one Switch Transformer (spec §1, §2.1, §2.9), declared once as a
+// SwitchConfig: the architecture of one Switch Transformer (docs/method.md, docs/switch-semantics.md), declared once as a
 // Visit-able param struct. Its specs are the schema of the `model` config section; it also reads
 // and writes Hugging Face `config.json`.
 #pragma once
@@ -19,6 +19,7 @@ const char* StackName(Stack s);  // "encoder" / "decoder" (the HF name prefix)
 struct SwitchConfig {
   std::string name = "switch-base-8";
   std::string path = "";  // HF model directory (config.json + weights); empty = not on disk
+  std::string tokenizer = "";  // SentencePiece model of this checkpoint; empty = data.tokenizer
   int64_t d_model = 768;
   int64_t d_ff = 3072;
   int64_t num_heads = 12;
@@ -43,6 +44,9 @@ struct SwitchConfig {
   void Visit(V&& v) {
     v(name, "name", "model name (informational; the architecture comes from the keys below)");
     v(path, "path", "Hugging Face model directory with config.json and weights; '' = none");
+    v(tokenizer, "tokenizer",
+      "SentencePiece model the checkpoint was trained with (real models: ${model.path}/spiece.model); "
+      "'' = data.tokenizer. Must fit the model's vocabulary and sentinel ids, else an error");
     v(d_model, "d_model", "hidden size", Range{1, 1e6});
     v(d_ff, "d_ff", "feed-forward (expert) inner size", Range{1, 1e7});
     v(num_heads, "num_heads", "attention heads", Range{1, 4096});
@@ -52,7 +56,7 @@ struct SwitchConfig {
     v(num_decoder_layers, "num_decoder_layers", "decoder blocks", Range{0, 1e4});
     v(num_experts, "num_experts", "experts per MoE block", Range{1, 1e6});
     v(encoder_sparse_step, "encoder_sparse_step",
-      "block i is MoE iff i % step == 1 or step == 1; 0 = every block (qmoe reading, §2.9)", Range{0, 1e4});
+      "block i is MoE iff i % step == 1 or step == 1; 0 = every block (qmoe's reading of c-2048's hub config)", Range{0, 1e4});
     v(decoder_sparse_step, "decoder_sparse_step", "as encoder_sparse_step, for the decoder", Range{0, 1e4});
     v(vocab_size, "vocab_size", "embedding rows", Range{1, 1e8});
     v(tie_word_embeddings, "tie_word_embeddings",
@@ -70,7 +74,7 @@ struct SwitchConfig {
     v(eos_token_id, "eos_token_id", "end-of-sequence id", Range{0, 1e8});
   }
 
-  // §2.1: MoE iff is_full_sparse, step 0 (c-2048's decoder, §2.9), step 1, or i % step == 1.
+  // MoE iff is_full_sparse, step 0 (c-2048's decoder), step 1, or i % step == 1.
   bool IsSparse(Stack s, int64_t block) const;
   int64_t NumBlocks(Stack s) const { return s == Stack::kEncoder ? num_layers : num_decoder_layers; }
   int64_t InnerDim() const { return num_heads * d_kv; }
@@ -83,7 +87,7 @@ struct SwitchConfig {
 };
 
 // Reads a Hugging Face config.json (file, or a directory holding one). `path` is set to the
-// directory and `name` to its folder name. Applies the c-2048 quirks of §2.9 (2048 experts with
+// directory and `name` to its folder name. Applies the c-2048 quirks (docs/switch-semantics.md#switch-c-2048-quirks) (2048 experts with
 // d_model 2080: 15/15 layers, untied, all sparse, bf16) and appends a line per applied quirk to
 // `quirks` when given. Errors name the file and key.
 SwitchConfig ReadHfConfig(const std::filesystem::path& path, std::vector<std::string>* quirks = nullptr);

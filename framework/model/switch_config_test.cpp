@@ -1,5 +1,5 @@
-// SwitchConfig: sparse-block rule (§2.1), HF config.json round trip, c-2048 quirks (§2.9), the
-// shipped configs/model/*.yaml against the schema, and parameter counts against the spec's table.
+// SwitchConfig: sparse-block rule, HF config.json round trip, c-2048 quirks, the
+// shipped configs/model/*.yaml against the schema, and parameter counts against docs/method.md's table.
 #include "framework/model/switch_config.h"
 
 #include <gtest/gtest.h>
@@ -49,7 +49,7 @@ TEST(SwitchConfig, SparseBlocks) {
   EXPECT_TRUE(c.IsSparse(Stack::kEncoder, 0) && c.IsSparse(Stack::kEncoder, 5));
   c.encoder_sparse_step = 4;
   EXPECT_TRUE(c.IsSparse(Stack::kEncoder, 5) && !c.IsSparse(Stack::kEncoder, 6) && !c.IsSparse(Stack::kEncoder, 4));
-  c.decoder_sparse_step = 0;  // c-2048's hub value: all sparse (§2.9)
+  c.decoder_sparse_step = 0;  // c-2048's hub value: all sparse
   EXPECT_TRUE(c.IsSparse(Stack::kDecoder, 0) && c.IsSparse(Stack::kDecoder, 14));
   c.decoder_sparse_step = 3;
   c.is_full_sparse = true;
@@ -57,7 +57,7 @@ TEST(SwitchConfig, SparseBlocks) {
 }
 
 TEST(SwitchConfig, ShippedYamlsParamCounts) {
-  // Billions of parameters from the spec's table (§1.1), computed there from the configs.
+  // Billions of parameters as computed from the released configs (docs/method.md table).
   const std::vector<std::pair<std::string, double>> want = {
       {"switch-base-8", 0.619},    {"switch-base-16", 1.072},    {"switch-base-32", 1.979},
       {"switch-base-64", 3.791},   {"switch-base-128", 7.415},   {"switch-base-256", 14.664},
@@ -70,7 +70,7 @@ TEST(SwitchConfig, ShippedYamlsParamCounts) {
     // The table rounds to 3 decimals (c-2048: 1); allow that rounding.
     EXPECT_NEAR(got, billions, name == "switch-c-2048" ? 0.05 : 0.0005) << name;
   }
-  // Expert share and per-expert size (§1.1 notes).
+  // Expert share and per-expert size.
   SwitchConfig b128 = LoadYaml("switch-base-128");
   EXPECT_NEAR(100.0 * b128.NumExpertParams() / b128.NumParams(), 97.7, 0.05);
   EXPECT_EQ(2 * b128.d_model * b128.d_ff, 4718592);

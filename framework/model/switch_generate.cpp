@@ -1,4 +1,4 @@
-// Greedy generation with a KV cache (spec §11): the encoder runs once, each decoder block keeps
+// Greedy generation with a KV cache (docs/switch-semantics.md, generation timing): the encoder runs once, each decoder block keeps
 // its self-attention K/V and computes the cross-attention K/V of enc_out once.
 #include <ATen/ATen.h>
 

@@ -12,6 +12,20 @@
 #include "framework/model/switch_names.h"
 
 namespace qmoe {
+namespace {
+
+// A product of two activations (attention scores, probabilities x values) accumulated in fp32 and
+// rounded once to the activation dtype, on every CPU, as the reference (and a GPU) computes it.
+// LibTorch 1.13's bf16 matmul does that only on its oneDNN path (CPUs with AVX-512, m*n*k > 16^3);
+// its fallback accumulates in bf16 whenever the right operand is row-major, as `v` is in p x v: an
+// error bound of S * 2^-8 * sum|p v| instead of S * 2^-24 * sum|p v|, so results depended on the CPU.
+// (at::linear(x, W) with a row-major W runs as dot products that accumulate in fp32 on every path.)
+at::Tensor ActivationMatmul(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat) return at::matmul(a, b);
+  return at::matmul(a.to(at::kFloat), b.to(at::kFloat)).to(a.scalar_type());
+}
+
+}  // namespace
 
 PaddedBatch PadBatch(const std::vector<std::vector<int64_t>>& seqs, int64_t pad_id) {
   QMOE_CHECK(!seqs.empty(), "PadBatch: no sequences");
@@ -99,7 +113,7 @@ at::Tensor SwitchModel::Embed(const at::Tensor& ids) {
   return at::embedding(w, ids.dim() == 1 ? ids.unsqueeze(0) : ids);
 }
 
-// §2.2: fp32 statistics, cast to the weight dtype when that is bf16/fp16, then the weight multiply.
+// RMS norm (docs/switch-semantics.md): fp32 statistics, cast to the weight dtype when that is bf16/fp16, then the weight multiply.
 at::Tensor SwitchModel::RmsNorm(const at::Tensor& h, const at::Tensor& weight) const {
   at::Tensor var = h.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
   at::Tensor y = h * at::rsqrt(var + cfg_.layer_norm_epsilon);  // promotes to fp32
@@ -145,7 +159,7 @@ at::Tensor SwitchModel::SelfAttentionBias(Stack s, int64_t q_len, const at::Tens
   return bias + AttentionMask(key_mask, q_len, q_len, causal, 0, batch);
 }
 
-// One attention (§2.4): no 1/sqrt(d_kv) scaling, softmax in fp32 cast back. x [B, T, d] is the
+// One attention (docs/switch-semantics.md): no 1/sqrt(d_kv) scaling, softmax in fp32 cast back. x [B, T, d] is the
 // normed query input; kv_in the normed key/value input (x itself, or enc_out). With a cache, K/V
 // are read from it (cross, once filled) or appended to it (self).
 at::Tensor SwitchModel::Attention(Stack s, int64_t block, int sublayer, const at::Tensor& x, const at::Tensor& kv_in,
@@ -165,10 +179,10 @@ at::Tensor SwitchModel::Attention(Stack s, int64_t block, int sublayer, const at
       *k_cache = k, *v_cache = v;
     }
   }
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [B, H, T, S]
+  at::Tensor scores = ActivationMatmul(q, k.transpose(-1, -2));  // [B, H, T, S]
   if (bias.defined()) scores = scores + bias;
   at::Tensor p = at::softmax(scores.to(at::kFloat), -1).to(scores.scalar_type());
-  at::Tensor ctx = at::matmul(p, v).transpose(1, 2).reshape({B, T, H * dk});
+  at::Tensor ctx = ActivationMatmul(p, v).transpose(1, 2).reshape({B, T, H * dk});
   return at::linear(ctx, w("o"));
 }
 
@@ -210,7 +224,7 @@ RouteResult SwitchModel::Route(Stack s, int64_t block, const at::Tensor& z) {
              "' is dense (no router)");
   QMOE_CHECK(z.dim() >= 1 && z.size(-1) == cfg_.d_model, "Route: z must be [..., d_model=", cfg_.d_model, "], got ",
              z.sizes());
-  // §2.6: the classifier runs in fp32 on fp32 inputs (HF casts both); its values are the
+  // Router (docs/switch-semantics.md): the classifier runs in fp32 on fp32 inputs (HF casts both); its values are the
   // compute-dtype weights, as HF loads the model in that dtype first.
   at::Tensor w = Weight(RouterWeightName(s, block)).to(at::kFloat);
   at::Tensor probs = at::softmax(at::linear(z.to(at::kFloat), w), -1).to(z.scalar_type());
@@ -255,7 +269,7 @@ at::Tensor SwitchModel::MoeFf(Stack s, int64_t block, const at::Tensor& z) {
   const int64_t d = cfg_.d_model, E = cfg_.num_experts;
   at::Tensor zf = z.reshape({-1, d});
   // Group kept tokens by expert (stable, so each expert sees its tokens in order); dropped tokens
-  // get key E and keep z (§2.6: HF returns gate * z for them).
+  // get key E and keep z (HF returns gate * z for them).
   at::Tensor key = at::where(r.kept.reshape(-1), r.expert.reshape(-1), at::full({}, E, r.expert.options()));
   at::Tensor order = std::get<1>(at::sort(key, /*stable=*/true, 0, false));
   at::Tensor counts = at::bincount(key, {}, E + 1);
@@ -270,7 +284,7 @@ at::Tensor SwitchModel::MoeFf(Stack s, int64_t block, const at::Tensor& z) {
   }
   at::Tensor next = zf;
   if (!outs.empty()) next = zf.index_copy(0, order.narrow(0, 0, off), at::cat(outs, 0));
-  // §2.7: fp32 gate times the expert output, rounded once to the activation dtype.
+  // MoE feed-forward: fp32 gate times the expert output, rounded once to the activation dtype.
   at::Tensor out = (r.gate.reshape({-1, 1}) * next).to(z.scalar_type());
   return out.view(z.sizes());
 }

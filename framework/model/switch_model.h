@@ -1,9 +1,9 @@
 // SwitchModel: the forward pass of a Switch Transformer with the exact semantics of HF 4.28
-// (spec §2), written in at:: ops only so autograd works (the trainer backpropagates through it).
+// (docs/switch-semantics.md), written in at:: ops only so autograd works (the trainer backpropagates through it).
 //
 // Two ways to drive it:
 //  * whole model: Forward(enc_ids, dec_ids) -> logits, EncoderForward, Generate (greedy, KV cache);
-//  * block by block (the sequential pipeline of §5): RelativeBias, AttentionSublayers, FfNorm,
+//  * block by block (the sequential pipeline, docs/method.md): RelativeBias, AttentionSublayers, FfNorm,
 //    Route, ExpertForward, DenseFf, FinalNorm, LmHead, Release.
 // Activations are [B, T, d_model] in the compute dtype (cfg.dtype); block-API functions also take
 // one sample as [T, d_model].
@@ -48,7 +48,7 @@ class ExpertOverride {
   virtual at::Tensor Forward(const ExpertId& id, const at::Tensor& z) const = 0;
 };
 
-// Top-1 routing of FF inputs z [..., d_model] (§2.6).
+// Top-1 routing of FF inputs z [..., d_model] (docs/switch-semantics.md, router).
 struct RouteResult {
   at::Tensor expert;  // int64 [...]: argmax of probs, first index on ties
   at::Tensor gate;    // float32 [...]: max of probs (exactly the activation-dtype value)
@@ -105,9 +105,9 @@ class SwitchModel {
   void ResetRoutingStats() { stats_ = {}; }
 
   // ---- block API ----
-  at::Tensor Embed(const at::Tensor& ids);  // ids [B, T] (or [T]) -> [B, T, d] (no scaling, §2.3)
+  at::Tensor Embed(const at::Tensor& ids);  // ids [B, T] (or [T]) -> [B, T, d] (no scaling)
   // Block 0's relative position bias for query positions q_offset..q_offset+q_len-1 and keys
-  // 0..k_len-1: [1, H, q_len, k_len] in the compute dtype (§2.5).
+  // 0..k_len-1: [1, H, q_len, k_len] in the compute dtype.
   at::Tensor RelativeBias(Stack s, int64_t q_len, int64_t k_len, int64_t q_offset = 0);
   // Additive mask [B, 1, q_len, k_len] with the dtype minimum at masked keys: padding (key_mask
   // [B, k_len] bool, undefined = none) and, when causal, keys after the query position.

@@ -144,17 +144,54 @@ TEST(SwitchModel, ComparisonDetectsAOnePercentWeightChange) {
   EXPECT_GT(r.outside, 0) << r.worst_ratio;
 }
 
-TEST(SwitchModel, Bf16UntiedAllSparseMatchesReference) {
+// LibTorch runs bf16 matmuls through oneDNN only on CPUs with AVX-512 (and for m*n*k > 16^3); on
+// others (AMD Zen 3, older Intel) it takes its own fallback. Turning oneDNN off here runs that
+// fallback on any CPU, so both paths are tested on every machine.
+class OneDnnOff {
+ public:
+  OneDnnOff() : was_(at::globalContext().userEnabledMkldnn()) { at::globalContext().setUserEnabledMkldnn(false); }
+  ~OneDnnOff() { at::globalContext().setUserEnabledMkldnn(was_); }
+
+ private:
+  bool was_;
+};
+
+void CheckBf16AgainstReference(const char* path) {
   // c-2048-like: untied head without scaling, every block sparse, inner size != d_model, bf16.
   SwitchConfig c = Tiny("bfloat16", /*tied=*/false, /*full_sparse=*/true);
   auto w = TinyWeights(c, 2, /*router_scale=*/4.0);
   Comparison r = CompareWithReference(c, w, *w, kEnc, kDec);
-  EXPECT_EQ(r.outside, 0) << "worst |diff|/tol = " << r.worst_ratio;
+  EXPECT_EQ(r.outside, 0) << path << ": worst |diff|/tol = " << r.worst_ratio;
   EXPECT_GT(r.stats.routes, 0);
   EXPECT_LT(r.MedianTolRel(), 0.05);
-  std::cout << "bf16: " << r.checked << " values, worst |diff|/tol " << r.worst_ratio
+  std::cout << "bf16 (" << path << "): " << r.checked << " values, worst |diff|/tol " << r.worst_ratio
             << ", median stage tol/max|ref| " << r.MedianTolRel()
             << ", ambiguous routes " << r.stats.ambiguous_routes << "/" << r.stats.routes << "\n";
+}
+
+TEST(SwitchModel, Bf16UntiedAllSparseMatchesReference) { CheckBf16AgainstReference("LibTorch default"); }
+
+// The same bound holds on LibTorch's non-oneDNN bf16 path: the model accumulates every product in
+// fp32 itself (switch_model.cpp, ActivationMatmul), so the result does not depend on the CPU.
+TEST(SwitchModel, Bf16MatchesReferenceWithoutOneDnn) {
+  OneDnnOff off;
+  CheckBf16AgainstReference("LibTorch fallback, no oneDNN");
+}
+
+// The model relies on at::linear(x, W) with a row-major W [out, in] accumulating in fp32 on both
+// LibTorch paths. 256 + 256 ones: an fp32 sum is 512; a bf16 running sum sticks at 256 (ulp 2).
+TEST(SwitchModel, Bf16LinearAccumulatesInFp32OnBothLibTorchPaths) {
+  for (bool onednn : {true, false}) {
+    std::unique_ptr<OneDnnOff> off = onednn ? nullptr : std::make_unique<OneDnnOff>();
+    for (int64_t T : {1, 4, 32}) {
+      for (int64_t N : {1, 8, 64}) {
+        at::Tensor x = at::ones({T, 257});
+        x.select(1, 0).fill_(256);
+        at::Tensor y = at::linear(x.to(at::kBFloat16), at::ones({N, 257}).to(at::kBFloat16));
+        EXPECT_EQ(y[0][0].item<float>(), 512.0f) << "oneDNN " << onednn << ", T " << T << ", N " << N;
+      }
+    }
+  }
 }
 
 TEST(SwitchModel, CapacityDropsMatchReference) {
@@ -214,7 +251,7 @@ TEST(SwitchModel, RouterTiesPickFirstIndexOnCastProbabilities) {
     EXPECT_TRUE(at::equal(rr.gate, rr.probs.select(-1, 1).to(at::kFloat))) << dtype;
   }
   // bf16: expert 3's fp32 probability is slightly larger, but both cast to the same bf16 value,
-  // and the argmax runs on the cast values (§2.6): expert 1 wins.
+  // and the argmax runs on the cast values (as HF): expert 1 wins.
   SwitchConfig c = Tiny("bfloat16", true);
   auto w = TinyWeights(c, 5);
   at::Tensor r = at::zeros({4, 16});
@@ -353,7 +390,7 @@ TEST(SwitchModel, ExpertOverrideReplacesExpertMatmuls) {
 }
 
 TEST(SwitchModel, BlockApiPipelineEqualsForward) {
-  // The §5 pipeline's order of operations, one sample at a time, on the public block API.
+  // The compression pipeline's order of operations, one sample at a time, on the public block API.
   SwitchConfig c = Tiny("bfloat16", true);
   auto w = TinyWeights(c, 11, 4.0);
   SwitchModel m(c, w);

@@ -1,4 +1,4 @@
-// Hugging Face tensor names of a Switch model (spec §3.2) and the full list of tensors a config
+// Hugging Face tensor names of a Switch model (docs/switch-semantics.md) and the full list of tensors a config
 // implies, with shapes. The names reach disk: never change them.
 #pragma once
 #include <cstdint>
@@ -25,7 +25,7 @@ std::string RelativeBiasWeightName(Stack s);  // "<s>.block.0.layer.0.SelfAttent
 struct TensorShape {
   std::string name;
   std::vector<int64_t> shape;
-  bool is_expert = false;  // a MoE expert matrix (the only tensors QMoE compresses, §1.2)
+  bool is_expert = false;  // a MoE expert matrix (the only tensors QMoE compresses)
 };
 // Every tensor the config implies, in HF layout: shared.weight (once), lm_head.weight when untied,
 // encoder blocks, decoder blocks, final norms.

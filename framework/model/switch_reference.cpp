@@ -113,7 +113,7 @@ class Reference {
     return y;
   }
 
-  // §2.2: fp32 y = x * rsqrt(mean x^2 + eps), cast to the activation dtype, times g (rounded).
+  // RMS norm: fp32 y = x * rsqrt(mean x^2 + eps), cast to the activation dtype, times g (rounded).
   Act Norm(const Act& x_in, const Mat& g) {
     Act x = x_in, y(x.T, x.D);
     const double n = static_cast<double>(x.D);
@@ -169,7 +169,7 @@ class Reference {
             prop += std::fabs(qa) * k.E(j, h * dk + a) + q.E(i, h * dk + a) * std::fabs(ka);
             mag += std::fabs(qa * ka);
           }
-          RoundActAt(dot, prop + dk * kU32 * mag, sc[j], es[j]);  // no 1/sqrt(d_kv) (§2.4)
+          RoundActAt(dot, prop + dk * kU32 * mag, sc[j], es[j]);  // no 1/sqrt(d_kv) in T5 attention
           if (self) {
             const int64_t bucket = RelativePositionBucketRef(j - i, s == Stack::kEncoder,
                                                              c_.relative_attention_num_buckets,
@@ -232,7 +232,7 @@ class Reference {
         const int64_t j = cand[ci];
         if (j == top) top_i = ci;
         Act y = dropped ? zt : Ffn(zt, ExpertWeightName(s, block, j, "wi"), ExpertWeightName(s, block, j, "wo"));
-        for (int64_t d = 0; d < D; ++d)  // fp32 gate x expert output, rounded once (§2.7)
+        for (int64_t d = 0; d < D; ++d)  // fp32 gate x expert output, rounded once
           RoundActAt(p[j] * y.V(0, d), ep[j] * std::fabs(y.V(0, d)) + p[j] * y.E(0, d), m[ci][d], em[ci][d]);
       }
       for (int64_t d = 0; d < D; ++d) {

@@ -1,4 +1,4 @@
-// Slow plain-loop reference of the Switch forward (spec §2), test-only. Scalar loops accumulate in
+// Slow plain-loop reference of the Switch forward (docs/switch-semantics.md), test-only. Scalar loops accumulate in
 // double and round to the model's dtypes at exactly the points where the model rounds (fp32 for
 // norm statistics, softmax and the router; the activation dtype for every stored activation).
 // Every value also carries a bound e on how far the model's value may lie from it (a running

@@ -1,6 +1,6 @@
-// Where a SwitchModel gets its weights, by HF name (spec §3.2). Sources return tensors in their
+// Where a SwitchModel gets its weights, by HF name (docs/switch-semantics.md#checkpoint-files-and-tensor-names). Sources return tensors in their
 // stored dtype; SwitchModel casts to the compute dtype when it loads them.
-//   CheckpointWeights  lazy reads from a Checkpoint (framework/io), with the Switch aliases of §2.9
+//   CheckpointWeights  lazy reads from a Checkpoint (framework/io), with the Switch aliases (c-2048's shared / lm_head names)
 //   MapWeights         an in-memory name -> tensor map (training, tests)
 //   OverlayWeights     an override map consulted before a base source (fake-quantized experts)
 #pragma once
@@ -25,7 +25,7 @@ class WeightSource {
   virtual std::string Describe() const = 0;
 };
 
-// Names under which a Switch tensor may be stored, `name` first (§2.9, §3.1): the tied embedding
+// Names under which a Switch tensor may be stored, `name` first (docs/switch-semantics.md): the tied embedding
 // under shared / encoder / decoder.embed_tokens, c-2048's head as decoder.lm_head.weight.
 std::vector<std::string> SwitchNameCandidates(const std::string& name);
 

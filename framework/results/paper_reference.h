@@ -1,4 +1,4 @@
-// The QMoE paper's published numbers (Frantar & Alistarh, MLSys 2024, Tables 1-7) as reference rows,
+// The QMoE paper's published numbers (MLSys 2024; the tables are restated in docs/reproducing.md) as reference rows,
 // so reproduced results and the paper's cells can be read side by side in one database.
 #pragma once
 #include <vector>
