@@ -21,6 +21,7 @@
 #include "framework/core/hash.h"
 #include "framework/core/progress.h"
 #include "framework/core/strings.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/checkpoint.h"
 #include "framework/model/random_weights.h"
 #include "framework/model/switch_names.h"
@@ -60,18 +61,15 @@ std::vector<std::vector<int32_t>> CachedChunks(const TrainRecipe& r, const std::
   std::cerr << "train: tokenizing the train split (" << r.train.domains << ") ...\n";
   chunks = TrainStream::LoadChunks(root, r.data, r.train.domains, tok, r.train.max_tokens);
   fs::create_directories(cache.parent_path());
-  fs::path tmp = cache.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    int64_t n = static_cast<int64_t>(chunks.size());
-    out.write(reinterpret_cast<const char*>(&n), sizeof n);
-    for (const auto& c : chunks) {
-      int64_t len = static_cast<int64_t>(c.size());
-      out.write(reinterpret_cast<const char*>(&len), sizeof len);
-      out.write(reinterpret_cast<const char*>(c.data()), len * int64_t(sizeof(int32_t)));
-    }
+  AtomicFile out(cache);
+  int64_t n = static_cast<int64_t>(chunks.size());
+  out.Write(&n, sizeof n);
+  for (const auto& c : chunks) {
+    int64_t len = static_cast<int64_t>(c.size());
+    out.Write(&len, sizeof len);
+    out.Write(c.data(), c.size() * sizeof(int32_t));
   }
-  fs::rename(tmp, cache);
+  out.Commit();
   return chunks;
 }
 
@@ -99,8 +97,8 @@ std::vector<std::pair<std::string, at::Tensor>> Ordered(const SwitchConfig& cfg,
 
 void SaveCheckpoint(const fs::path& dir, const SwitchConfig& cfg, const std::map<std::string, at::Tensor>& params,
                     const AdamW& opt, const TrainState& st, const std::string& recipe_sha) {
-  fs::path tmp = dir.string() + ".tmp";
-  fs::remove_all(tmp);
+  // Built in a staging folder and swapped in whole: a crash or kill leaves the previous checkpoint intact.
+  const fs::path tmp = FreshStagingDirectory(dir);
   WriteCheckpoint(tmp / "params", Ordered(cfg, params), CheckpointLayout::kSafetensors);
   std::vector<std::pair<std::string, at::Tensor>> os;
   for (const auto& [n, t] : opt.StateTensors()) os.emplace_back(n, t);
@@ -108,9 +106,8 @@ void SaveCheckpoint(const fs::path& dir, const SwitchConfig& cfg, const std::map
   nlohmann::json j = {{"step", st.step},          {"epoch", st.cursor.epoch}, {"position", st.cursor.position},
                       {"seconds", st.seconds},    {"tokens", st.tokens},      {"optimizer_step", opt.step()},
                       {"recipe_sha256", recipe_sha}};
-  std::ofstream(tmp / "state.json") << j.dump(2) << "\n";
-  fs::remove_all(dir);
-  fs::rename(tmp, dir);
+  WriteFileAtomically(tmp / "state.json", j.dump(2) + "\n");
+  CommitDirectory(tmp, dir);
 }
 
 std::map<std::string, at::Tensor> LoadAll(const fs::path& dir) {

@@ -3,10 +3,13 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/bounded_read.h"
 #include "framework/io/dtype.h"
 #include "framework/io/safetensors.h"
 
@@ -37,18 +40,15 @@ ParamMap ParamsFromJson(const json& j, const std::vector<ParamSpec>& specs, cons
   return m;
 }
 
-// Writes text to a temp file and renames it, so readers never see half a file.
-void WriteTextAtomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    QMOE_CHECK(f, "cannot write '", tmp.string(), "'");
-    f << text;
-    f.flush();
-    QMOE_CHECK(f, "cannot write '", tmp.string(), "' (disk full?)");
+// Reads one key of qmoe.json as T; a missing key or a wrong type is one Error naming the file and key.
+template <class T>
+T Field(const json& j, const char* key, const std::string& where) {
+  QMOE_CHECK(j.is_object() && j.contains(key), where, ": missing key \"", key, "\"");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    throw Error(StrCat(where, ": key \"", key, "\" has the wrong type (", e.what(), ")"));
   }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -60,9 +60,20 @@ CompressedModelWriter::CompressedModelWriter(fs::path dir, std::string method_ke
       hf_config_json_(std::move(hf_config_json)),
       method_params_(std::move(method_params)),
       method_version_(method_version) {
-  fs::create_directories(dir_);
-  fs::remove(dir_ / "qmoe.json");
-  WriteTextAtomically(dir_ / "config.json", hf_config_json_);
+  if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path());
+  stage_ = FreshStagingDirectory(dir_);
+  try {
+    WriteFileAtomically(stage_ / "config.json", hf_config_json_);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(stage_, ec);
+    throw;
+  }
+}
+
+CompressedModelWriter::~CompressedModelWriter() {
+  std::error_code ec;
+  if (!finished_) fs::remove_all(stage_, ec);  // an unfinished model never replaces the previous one
 }
 
 void CompressedModelWriter::WriteExpertBlock(
@@ -78,7 +89,7 @@ void CompressedModelWriter::WriteExpertBlock(
     for (const auto& [field, t] : result->packed) tensors.emplace_back(name + "." + field, t.contiguous());
     matrices_[name] = CompressedMatrixInfo{file, shapes[i].first, shapes[i].second, result->storage_bits};
   }
-  WriteSafetensors(dir_ / file, tensors, {{"format", kCompressedFormat}, {"method", method_key_}});
+  WriteSafetensors(stage_ / file, tensors, {{"format", kCompressedFormat}, {"method", method_key_}});
 }
 
 double CompressedModelWriter::expert_bits() const {
@@ -88,7 +99,7 @@ double CompressedModelWriter::expert_bits() const {
 }
 
 void CompressedModelWriter::Finish(const std::vector<std::pair<std::string, at::Tensor>>& dense) {
-  WriteSafetensors(dir_ / "dense.safetensors", dense, {{"format", kCompressedFormat}});
+  WriteSafetensors(stage_ / "dense.safetensors", dense, {{"format", kCompressedFormat}});
   json j;
   j["format"] = kCompressedFormat;
   j["method"] = method_key_;
@@ -98,32 +109,48 @@ void CompressedModelWriter::Finish(const std::vector<std::pair<std::string, at::
   for (const auto& [name, m] : matrices_)
     mats[name] = {{"file", m.file}, {"rows", m.rows}, {"cols", m.cols}, {"storage_bits", m.storage_bits}};
   j["expert_matrices"] = mats;
-  WriteTextAtomically(dir_ / "qmoe.json", j.dump(1));
+  WriteFileAtomically(stage_ / "qmoe.json", j.dump(1));
+  CommitDirectory(stage_, dir_);  // the previous model at dir_, if any, stays whole until this swap
+  finished_ = true;
 }
 
 std::shared_ptr<CompressedWeights> CompressedWeights::Open(const fs::path& dir) {
   const fs::path index = dir / "qmoe.json";
   QMOE_CHECK(fs::exists(index), "'", dir.string(), "' is not a complete compressed model: no qmoe.json (",
              "the writer did not finish, or this is not a qmoe-compressed directory)");
+  const std::string where = index.string();
   json j;
   try {
-    std::ifstream f(index);
-    j = json::parse(f);
-  } catch (const std::exception& e) {
-    throw Error(StrCat(index.string(), ": malformed JSON: ", e.what()));
+    j = json::parse(ReadFileBounded(index, kMaxIndexFileBytes, "compressed-model index"));
+  } catch (const json::exception& e) {
+    throw Error(StrCat(where, ": malformed JSON: ", e.what()));
   }
-  QMOE_CHECK(j.value("format", "") == kCompressedFormat, index.string(), ": format '", j.value("format", ""),
-             "', expected '", kCompressedFormat, "'");
+  QMOE_CHECK(j.is_object(), where, ": expected a JSON object");
+  const std::string format = j.contains("format") && j["format"].is_string() ? j["format"].get<std::string>() : "";
+  QMOE_CHECK(format == kCompressedFormat, where, ": format '", format, "', expected '", kCompressedFormat, "'");
   std::shared_ptr<CompressedWeights> w(new CompressedWeights());
   w->dir_ = dir;
-  w->method_key_ = j.at("method").get<std::string>();
+  w->method_key_ = Field<std::string>(j, "method", where);
   const MethodInfo& info = Methods().Get(w->method_key_);
-  w->method_ = info.make(ParamsFromJson(j.at("method_params"), info.params, index.string()));
-  for (const auto& [name, m] : j.at("expert_matrices").items()) {
-    CompressedMatrixInfo ci{m.at("file").get<std::string>(), m.at("rows").get<int64_t>(),
-                            m.at("cols").get<int64_t>(), m.at("storage_bits").get<double>()};
+  const json params = Field<json>(j, "method_params", where);
+  QMOE_CHECK(params.is_object(), where, ": method_params must be an object");
+  w->method_ = info.make(ParamsFromJson(params, info.params, where));
+  const json mats = Field<json>(j, "expert_matrices", where);
+  QMOE_CHECK(mats.is_object(), where, ": expert_matrices must be an object");
+  for (const auto& [name, m] : mats.items()) {
+    const std::string mw = StrCat(where, ": expert_matrices[\"", name, "\"]");
+    CompressedMatrixInfo ci{Field<std::string>(m, "file", mw), Field<int64_t>(m, "rows", mw),
+                            Field<int64_t>(m, "cols", mw), Field<double>(m, "storage_bits", mw)};
+    QMOE_CHECK(!ci.file.empty() && ci.file.find('/') == std::string::npos && ci.file != "." && ci.file != "..", mw,
+               ": file '", ci.file, "' must be a file name inside ", dir.string());
+    int64_t numel = 0;
+    QMOE_CHECK(ci.rows > 0 && ci.cols > 0 && !__builtin_mul_overflow(ci.rows, ci.cols, &numel) &&
+                   numel <= kMaxCompressedMatrixElements,
+               mw, ": shape [", ci.rows, ", ", ci.cols, "] must be positive with at most ", kMaxCompressedMatrixElements,
+               " elements");
+    QMOE_CHECK(std::isfinite(ci.storage_bits) && ci.storage_bits >= 0, mw, ": storage_bits must be finite and >= 0");
     if (!w->files_.count(ci.file)) {
-      QMOE_CHECK(fs::exists(dir / ci.file), index.string(), ": expert file '", ci.file, "' for '", name, "' is missing");
+      QMOE_CHECK(fs::exists(dir / ci.file), where, ": expert file '", ci.file, "' for '", name, "' is missing");
       w->files_[ci.file] = SafetensorsFile::Open(dir / ci.file);
     }
     w->matrices_[name] = ci;

@@ -5,10 +5,12 @@
 //   dense.safetensors                   every non-expert tensor, in its source dtype
 //   experts-<stack>-<block>.safetensors one per MoE block: the packed tensors of every expert matrix,
 //                                       named "<HF weight name>.<field>" (fields: the method's format)
-//   qmoe.json                           written last: format, method key/version/params, and per
-//                                       expert matrix its file, shape and exact storage bits
+//   qmoe.json                           format, method key/version/params, and per expert matrix
+//                                       its file, shape and exact storage bits
 //
-// A directory without qmoe.json is incomplete (the writer died) and is refused by the reader.
+// The writer builds the folder in "<dir>.tmp.<pid>" and swaps it in whole at Finish: a crash or kill
+// at any point leaves the previous model at <dir> (if any) intact. A directory without qmoe.json is
+// refused by the reader.
 // Field and key names reach disk: add, never rename.
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -29,6 +31,9 @@ class SafetensorsFile;
 
 constexpr const char* kCompressedFormat = "qmoe-compressed-v1";
 
+// Cap on the elements of one expert matrix a qmoe.json may declare (c-2048's are 2080 x 6144).
+constexpr int64_t kMaxCompressedMatrixElements = int64_t{1} << 34;
+
 struct CompressedMatrixInfo {
   std::string file;      // experts-*.safetensors holding its packed tensors
   int64_t rows = 0, cols = 0;
@@ -37,10 +42,10 @@ struct CompressedMatrixInfo {
 
 class CompressedModelWriter {
  public:
-  // `dir` is created; an existing qmoe.json there is removed first (the directory becomes incomplete
-  // until Finish).
+  // Nothing appears at `dir` before Finish; an existing model there stays readable until then.
   CompressedModelWriter(std::filesystem::path dir, std::string method_key, ParamMap method_params,
                         int method_version, std::string hf_config_json);
+  ~CompressedModelWriter();  // without Finish: removes the staging folder, leaves `dir` as it was
   // Writes one MoE block's expert matrices at once (so a crash loses at most the block in flight).
   // `block_key` names the file, e.g. "encoder-1".
   void WriteExpertBlock(const std::string& block_key,
@@ -52,7 +57,8 @@ class CompressedModelWriter {
   double expert_bits() const;
 
  private:
-  std::filesystem::path dir_;
+  std::filesystem::path dir_, stage_;
+  bool finished_ = false;
   std::string method_key_, hf_config_json_;
   ParamMap method_params_;
   int method_version_;

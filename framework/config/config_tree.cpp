@@ -7,6 +7,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
+#include "framework/io/bounded_read.h"
 
 namespace qmoe::config_internal {
 
@@ -63,7 +64,12 @@ CfgNode MakeScalar(const std::string& text, bool quoted, const std::string& orig
   return n;
 }
 
-CfgNode FromYaml(const YAML::Node& y, const std::string& origin) {
+namespace {
+
+CfgNode FromYamlCapped(const YAML::Node& y, const std::string& origin, size_t depth, size_t* nodes) {
+  QMOE_CHECK(++*nodes <= kMaxConfigNodes && depth <= kMaxConfigDepth, origin, ": the YAML expands to more than ",
+             kMaxConfigNodes, " nodes or nests deeper than ", kMaxConfigDepth,
+             " levels (aliases of aliases, or an alias inside its own anchor?)");
   CfgNode n;
   n.origin = origin;
   switch (y.Type()) {
@@ -78,7 +84,7 @@ CfgNode FromYaml(const YAML::Node& y, const std::string& origin) {
       break;
     case YAML::NodeType::Sequence:
       n.kind = CfgNode::Kind::kSeq;
-      for (const auto& c : y) n.seq.push_back(FromYaml(c, origin));
+      for (const auto& c : y) n.seq.push_back(FromYamlCapped(c, origin, depth + 1, nodes));
       break;
     case YAML::NodeType::Map:
       n.kind = CfgNode::Kind::kMap;
@@ -86,15 +92,37 @@ CfgNode FromYaml(const YAML::Node& y, const std::string& origin) {
         QMOE_CHECK(kv.first.IsScalar(), origin, ":", kv.first.Mark().line + 1, ": mapping keys must be ",
                    "plain strings");
         std::string key = kv.first.Scalar();
+        QMOE_CHECK(!key.empty() && key.find('.') == std::string::npos, origin, ":", kv.first.Mark().line + 1,
+                   ": mapping key '", key, "' must be non-empty and without '.' (keys are joined by '.' in paths)");
         if (CfgNode* existing = n.Find(key)) {
-          *existing = FromYaml(kv.second, origin);  // YAML says keys are unique; the last one wins
+          *existing = FromYamlCapped(kv.second, origin, depth + 1, nodes);  // YAML says keys are unique; the last one wins
         } else {
-          n.map.emplace_back(key, FromYaml(kv.second, origin));
+          n.map.emplace_back(key, FromYamlCapped(kv.second, origin, depth + 1, nodes));
         }
       }
       break;
   }
   return n;
+}
+
+}  // namespace
+
+CfgNode FromYaml(const YAML::Node& y, const std::string& origin) {
+  size_t nodes = 0;
+  return FromYamlCapped(y, origin, 0, &nodes);
+}
+
+size_t CountNodes(const CfgNode& n, size_t* depth) {
+  size_t count = 1, below = 0;
+  auto child = [&](const CfgNode& c) {
+    size_t d = 0;
+    count += CountNodes(c, &d);
+    below = std::max(below, d + 1);
+  };
+  for (const auto& kv : n.map) child(kv.second);
+  for (const auto& c : n.seq) child(c);
+  *depth = below;
+  return count;
 }
 
 YAML::Node ToYaml(const CfgNode& n) {
@@ -121,11 +149,12 @@ YAML::Node ToYaml(const CfgNode& n) {
 }
 
 LoadedFile LoadYamlFile(const std::filesystem::path& path, const std::string& display) {
-  std::ifstream in(path, std::ios::binary);
-  QMOE_CHECK(in.good(), display, ": cannot read config file '", path.string(), "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  std::string text;
+  try {
+    text = ReadFileBounded(path, kMaxConfigFileBytes, "config file");
+  } catch (const Error& e) {
+    throw Error(StrCat(display, ": ", e.what()));
+  }
 
   LoadedFile f;
   // Hydra reads the package from the leading comment block: "# @package <pkg>".

@@ -37,7 +37,18 @@ struct CfgNode {
 CfgNode MakeMap(const std::string& origin);
 CfgNode MakeScalar(const std::string& text, bool quoted, const std::string& origin);
 
-// Converts a parsed YAML node; every node gets `origin`. Non-scalar mapping keys are an Error.
+// Caps on one composed config (YAML aliases and interpolation can copy subtrees, so a small file
+// could otherwise expand exponentially or nest without end): nodes, nesting depth, and the length
+// of a scalar built by string interpolation.
+constexpr size_t kMaxConfigNodes = 1u << 17;
+constexpr size_t kMaxConfigDepth = 128;
+constexpr size_t kMaxConfigScalarBytes = 1u << 20;
+
+// Nodes and nesting depth of a tree (a scalar: 1 node, depth 0).
+size_t CountNodes(const CfgNode& n, size_t* depth);
+
+// Converts a parsed YAML node; every node gets `origin`. Non-scalar mapping keys are an Error, and
+// so is a tree over the caps above (e.g. aliases of aliases, or an alias inside its own anchor).
 CfgNode FromYaml(const YAML::Node& n, const std::string& origin);
 // Converts back; quoted scalars keep yaml-cpp's "!" tag so CanonicalYaml can keep them strings.
 YAML::Node ToYaml(const CfgNode& n);

@@ -73,7 +73,11 @@ class Resolver {
         int depth = 1;
         size_t j = i + 2;
         for (; j < s.size() && depth > 0; ++j) {
-          if (s.compare(j, 2, "${") == 0) ++depth, ++j;
+          if (s.compare(j, 2, "${") == 0) {
+            ++depth, ++j;
+            QMOE_CHECK(depth <= static_cast<int>(kMaxConfigDepth), "interpolation in key '", key, "' (from ", origin,
+                       ") nests deeper than ", kMaxConfigDepth, " levels");
+          }
           else if (s[j] == '}') --depth;
         }
         QMOE_CHECK(depth == 0, "unterminated interpolation in key '", key, "' (from ", origin, "): '", s, "'");
@@ -92,6 +96,11 @@ class Resolver {
     std::vector<Piece> pieces = Parse(text, key, origin);
     if (pieces.size() == 1 && pieces[0].interp) {
       CfgNode copy = Lookup(path, pieces[0].text, origin);
+      size_t depth = 0;
+      copied_ += CountNodes(copy, &depth);
+      QMOE_CHECK(copied_ <= kMaxConfigNodes && path.size() + depth <= kMaxConfigDepth, "interpolation in key '", key,
+                 "' (from ", origin, ") makes the config larger than ", kMaxConfigNodes, " nodes or deeper than ",
+                 kMaxConfigDepth, " levels");
       copy.SetOriginDeep(origin);
       return copy;
     }
@@ -111,6 +120,8 @@ class Resolver {
                  "}' inside the string of key '", Join(path, "."), "' (from ", origin, ") refers to a ",
                  v.IsMap() ? "mapping" : "list", "; only a whole value '${...}' can copy a mapping or list");
       out += v.IsScalar() ? v.text : "null";
+      QMOE_CHECK(out.size() <= kMaxConfigScalarBytes, "interpolation in key '", Join(path, "."), "' (from ", origin,
+                 ") builds a string longer than ", kMaxConfigScalarBytes, " bytes");
     }
     return out;
   }
@@ -166,6 +177,7 @@ class Resolver {
 
   CfgNode& root_;
   std::set<std::string> done_;
+  size_t copied_ = 0;  // nodes copied by whole-value interpolations
   std::vector<std::string> stack_;
 };
 

@@ -3,6 +3,7 @@
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/io/atomic_file.h"
+#include "framework/io/bounded_read.h"
 #include "framework/io/safetensors.h"
 #include "framework/io/torch_bin.h"
 
@@ -82,11 +83,10 @@ std::unique_ptr<Checkpoint> OpenSingle(const fs::path& file) {
 
 std::unique_ptr<Checkpoint> OpenIndex(const fs::path& index_path) {
   const std::string f = index_path.string();
-  std::ifstream in(index_path);
-  QMOE_CHECK(in, f, ": cannot open checkpoint index");
+  const std::string text = ReadFileBounded(index_path, kMaxIndexFileBytes, "checkpoint index");
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(in);
+    index = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(StrCat(f, ": invalid JSON in checkpoint index: ", e.what()));
   }
@@ -187,10 +187,7 @@ void WriteCheckpoint(const fs::path& dir, const std::vector<std::pair<std::strin
   }
   nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   const std::string text = index.dump(2) + "\n";
-  const fs::path index_path = dir / (st ? kStIndex : kBinIndex);
-  AtomicFile out(index_path);
-  out.Write(text.data(), text.size());
-  out.Commit();
+  WriteFileAtomically(dir / (st ? kStIndex : kBinIndex), text);
 }
 
 }  // namespace qmoe

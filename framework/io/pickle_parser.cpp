@@ -1,7 +1,9 @@
 #include "framework/io/pickle_parser.h"
 
 #include "framework/core/error.h"
+#include "framework/core/strings.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -10,8 +12,82 @@
 namespace qmoe {
 namespace {
 
-// Just the value kinds torch state dicts use. Unknown globals are kept as kGlobal and only
-// rejected if something tries to call them.
+// ---- The one list of what a state dict may use. Everything else is refused with its name. ----
+
+// Opcodes (protocols 2-5) that torch.save and LibTorch's pickler emit for a dict of tensors.
+struct Opcode {
+  uint8_t code;
+  const char* name;
+};
+constexpr Opcode kAllowedOpcodes[] = {
+    {0x80, "PROTO"},        {0x95, "FRAME"},          {'.', "STOP"},         {'(', "MARK"},
+    {'N', "NONE"},          {0x88, "NEWTRUE"},        {0x89, "NEWFALSE"},    {'K', "BININT1"},
+    {'M', "BININT2"},       {'J', "BININT"},          {0x8a, "LONG1"},       {'G', "BINFLOAT"},
+    {'X', "BINUNICODE"},    {0x8c, "SHORT_BINUNICODE"}, {0x8d, "BINUNICODE8"}, {'U', "SHORT_BINSTRING"},
+    {'T', "BINSTRING"},     {'C', "SHORT_BINBYTES"},  {'B', "BINBYTES"},     {0x8e, "BINBYTES8"},
+    {')', "EMPTY_TUPLE"},   {']', "EMPTY_LIST"},      {'}', "EMPTY_DICT"},   {'t', "TUPLE"},
+    {0x85, "TUPLE1"},       {0x86, "TUPLE2"},         {0x87, "TUPLE3"},      {'a', "APPEND"},
+    {'e', "APPENDS"},       {'s', "SETITEM"},         {'u', "SETITEMS"},     {'c', "GLOBAL"},
+    {0x93, "STACK_GLOBAL"}, {'q', "BINPUT"},          {'r', "LONG_BINPUT"},  {0x94, "MEMOIZE"},
+    {'h', "BINGET"},        {'j', "LONG_BINGET"},     {'0', "POP"},          {'1', "POP_MARK"},
+    {'2', "DUP"},           {'Q', "BINPERSID"},       {'R', "REDUCE"},       {0x81, "NEWOBJ"},
+    {'b', "BUILD"},
+};
+// Names of the refused ones, for the error message only.
+constexpr Opcode kRefusedOpcodeNames[] = {
+    {'i', "INST"},   {'o', "OBJ"},     {'P', "PERSID"},     {0x82, "EXT1"},     {0x83, "EXT2"},
+    {0x84, "EXT4"},  {0x92, "NEWOBJ_EX"}, {'I', "INT"},    {'L', "LONG"},      {0x8b, "LONG4"},
+    {'F', "FLOAT"},  {'S', "STRING"},  {'V', "UNICODE"},    {'p', "PUT"},       {'g', "GET"},
+    {'d', "DICT"},   {'l', "LIST"},    {0x8f, "EMPTY_SET"}, {0x90, "ADDITEMS"}, {0x91, "FROZENSET"},
+    {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"}, {0x98, "READONLY_BUFFER"},
+};
+
+// Globals: what each may be used for. Storage types only name a storage's dtype (persistent ids);
+// the callables rebuild a tensor or a container and nothing else.
+enum class GlobalUse { kStorageType, kRebuildTensor, kFirstArgument, kOrderedDict };
+struct AllowedGlobal {
+  const char* name;
+  GlobalUse use;
+  at::ScalarType dtype;  // kStorageType only
+};
+constexpr AllowedGlobal kAllowedGlobals[] = {
+    {"collections.OrderedDict", GlobalUse::kOrderedDict, at::kFloat},
+    {"torch._utils._rebuild_tensor", GlobalUse::kRebuildTensor, at::kFloat},
+    {"torch._utils._rebuild_tensor_v2", GlobalUse::kRebuildTensor, at::kFloat},
+    {"torch._utils._rebuild_parameter", GlobalUse::kFirstArgument, at::kFloat},  // Parameter(t, ...) -> t
+    {"torch._utils._rebuild_parameter_with_state", GlobalUse::kFirstArgument, at::kFloat},
+    {"torch.jit._pickle.restore_type_tag", GlobalUse::kFirstArgument, at::kFloat},  // (value, type) -> value
+    {"torch.FloatStorage", GlobalUse::kStorageType, at::kFloat},
+    {"torch.BFloat16Storage", GlobalUse::kStorageType, at::kBFloat16},
+    {"torch.HalfStorage", GlobalUse::kStorageType, at::kHalf},
+    {"torch.DoubleStorage", GlobalUse::kStorageType, at::kDouble},
+    {"torch.LongStorage", GlobalUse::kStorageType, at::kLong},
+    {"torch.IntStorage", GlobalUse::kStorageType, at::kInt},
+    {"torch.ShortStorage", GlobalUse::kStorageType, at::kShort},
+    {"torch.CharStorage", GlobalUse::kStorageType, at::kChar},
+    {"torch.ByteStorage", GlobalUse::kStorageType, at::kByte},
+    {"torch.BoolStorage", GlobalUse::kStorageType, at::kBool},
+};
+
+const AllowedGlobal* FindGlobal(const std::string& name) {
+  for (const auto& g : kAllowedGlobals)
+    if (name == g.name) return &g;
+  return nullptr;
+}
+
+bool OpcodeAllowed(uint8_t op) {
+  for (const auto& o : kAllowedOpcodes)
+    if (o.code == op) return true;
+  return false;
+}
+
+std::string OpcodeName(uint8_t op) {
+  for (const auto& o : kRefusedOpcodeNames)
+    if (o.code == op) return StrCat(o.name, " (0x", std::hex, static_cast<int>(op), ")");
+  return StrCat("0x", std::hex, static_cast<int>(op));
+}
+
+// Just the value kinds torch state dicts use.
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
 struct Value {
@@ -19,37 +95,33 @@ struct Value {
   Kind kind = kNone;
   int64_t i = 0;
   double f = 0;
-  std::string s, s2;                                // str/bytes; global: module (s) + name (s2)
+  std::string s;                                    // str/bytes; global: "module.name"
+  const AllowedGlobal* global = nullptr;            // kGlobal
   std::vector<ValuePtr> items;                      // tuple/list
   std::vector<std::pair<ValuePtr, ValuePtr>> dict;  // dict in insertion order
-  PickledTensor tensor;                             // storage: dtype, key, numel; tensor: all
+  std::unique_ptr<PickledTensor> tensor;            // storage: dtype, key, numel; tensor: all
 };
-
-ValuePtr Make(Value::Kind k) {
-  auto v = std::make_shared<Value>();
-  v->kind = k;
-  return v;
-}
-
-// Storage class names as they appear in torch.save pickles ("torch FloatStorage").
-std::optional<at::ScalarType> StorageDtype(const std::string& name) {
-  static const std::map<std::string, at::ScalarType> kMap = {
-      {"FloatStorage", at::kFloat},   {"BFloat16Storage", at::kBFloat16}, {"HalfStorage", at::kHalf},
-      {"DoubleStorage", at::kDouble}, {"LongStorage", at::kLong},         {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},   {"CharStorage", at::kChar},         {"ByteStorage", at::kByte},
-      {"BoolStorage", at::kBool}};
-  auto it = kMap.find(name);
-  if (it == kMap.end()) return std::nullopt;
-  return it->second;
-}
 
 class Unpickler {
  public:
   Unpickler(std::string_view data, const std::string& file) : d_(data), file_(file) {}
+  // A pickle may build cycles (a list appended to itself) and arbitrarily deep nesting; emptying
+  // every container while all are still held frees them without recursion and without leaks.
+  ~Unpickler() {
+    for (const ValuePtr& c : containers_) {
+      c->items.clear();
+      c->dict.clear();
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
 
   ValuePtr Run() {
     while (true) {
       const uint8_t op = U8();
+      if (!OpcodeAllowed(op))
+        Fail(StrCat("opcode ", OpcodeName(op), " is not allowed (a state dict needs only: ",
+                    Join(AllowedPickleOpcodes(), " "), ")"));
       switch (op) {
         case 0x80: U8(); break;                               // PROTO
         case 0x95: Take(8); break;                            // FRAME (length only)
@@ -87,23 +159,23 @@ class Unpickler {
         case ')': Push(Make(Value::kTuple)); break;           // EMPTY_TUPLE
         case ']': Push(Make(Value::kList)); break;            // EMPTY_LIST
         case '}': Push(Make(Value::kDict)); break;            // EMPTY_DICT
-        case 't': { auto v = Make(Value::kTuple); v->items = PopToMark(); Push(v); break; }
+        case 't': { auto v = Make(Value::kTuple); for (auto& x : PopToMark()) Add(v, x, "TUPLE"); Push(v); break; }
         case 0x85: case 0x86: case 0x87: {                    // TUPLE1..3
           const size_t n = op - 0x84;
           Need(n, "TUPLEn");
           auto v = Make(Value::kTuple);
-          v->items.assign(stack_.end() - n, stack_.end());
+          for (size_t k = stack_.size() - n; k < stack_.size(); ++k) Add(v, stack_[k], "TUPLEn");
           stack_.resize(stack_.size() - n);
           Push(v);
           break;
         }
-        case 'a': { Need(2, "APPEND"); auto x = Pop(); List(Top())->items.push_back(x); break; }
+        case 'a': { Need(2, "APPEND"); auto x = Pop(); Add(List(Top()), x, "APPEND"); break; }
         case 'e': { auto xs = PopToMark(); Need(1, "APPENDS"); auto l = List(Top());
-                    l->items.insert(l->items.end(), xs.begin(), xs.end()); break; }
+                    for (auto& x : xs) Add(l, x, "APPENDS"); break; }
         case 's': {                                           // SETITEM
           Need(3, "SETITEM");
           auto v = Pop(); auto k = Pop();
-          Dict(Top())->dict.emplace_back(k, v);
+          AddItem(Dict(Top()), k, v);
           break;
         }
         case 'u': {                                           // SETITEMS
@@ -111,23 +183,19 @@ class Unpickler {
           Check(kv.size() % 2 == 0, "SETITEMS with an odd number of items");
           Need(1, "SETITEMS");
           auto d = Dict(Top());
-          for (size_t i = 0; i < kv.size(); i += 2) d->dict.emplace_back(kv[i], kv[i + 1]);
+          for (size_t i = 0; i < kv.size(); i += 2) AddItem(d, kv[i], kv[i + 1]);
           break;
         }
         case 'c': {                                           // GLOBAL "module\nname\n"
-          auto v = Make(Value::kGlobal);
-          v->s = Line();
-          v->s2 = Line();
-          Push(v);
+          std::string mod = Line();
+          Push(Global(mod + "." + Line()));
           break;
         }
         case 0x93: {                                          // STACK_GLOBAL
           Need(2, "STACK_GLOBAL");
           auto name = Pop(); auto mod = Pop();
-          auto v = Make(Value::kGlobal);
-          v->s = mod->s;
-          v->s2 = name->s;
-          Push(v);
+          Check(mod->kind == Value::kStr && name->kind == Value::kStr, "STACK_GLOBAL of non-strings");
+          Push(Global(mod->s + "." + name->s));
           break;
         }
         case 'q': Memo(U8()); break;                          // BINPUT
@@ -147,7 +215,7 @@ class Unpickler {
         }
         case 'b': { Need(2, "BUILD"); Pop(); break; }         // BUILD: state (e.g. _metadata) unused
         default:
-          Fail(StrCat("unsupported pickle opcode 0x", std::hex, static_cast<int>(op)));
+          Fail(StrCat("opcode ", OpcodeName(op), " is listed as allowed but not implemented"));
       }
     }
   }
@@ -159,8 +227,8 @@ class Unpickler {
   void Check(bool ok, const char* what) const {
     if (!ok) Fail(what);
   }
-  std::string_view Take(size_t n) {
-    if (n > d_.size() - pos_) Fail("unexpected end of pickle");
+  std::string_view Take(uint64_t n) {
+    if (n > d_.size() - pos_) Fail(StrCat("unexpected end of pickle (a length of ", n, " runs past it)"));
     auto r = d_.substr(pos_, n);
     pos_ += n;
     return r;
@@ -179,9 +247,41 @@ class Unpickler {
     pos_ = e + 1;
     return r;
   }
-  void Push(ValuePtr v) { stack_.push_back(std::move(v)); }
+  ValuePtr Make(Value::Kind k) {
+    auto v = std::make_shared<Value>();
+    v->kind = k;
+    if (k == Value::kTuple || k == Value::kList || k == Value::kDict) containers_.push_back(v);
+    return v;
+  }
+  ValuePtr Global(const std::string& name) {
+    const AllowedGlobal* g = FindGlobal(name);
+    if (!g) {
+      std::vector<std::string> allowed = AllowedPickleGlobals();
+      Fail(StrCat("global '", name, "' is not allowed (refused before anything was called; a state dict needs only ",
+                  Join(allowed, ", "), ")"));
+    }
+    auto v = Make(Value::kGlobal);
+    v->s = name;
+    v->global = g;
+    return v;
+  }
+  // Puts `x` into the container `c` (a dict's pairs are stored by AddItem).
+  void Add(const ValuePtr& c, const ValuePtr& x, const char* op) {
+    if (x->kind == Value::kMark) Fail(StrCat(op, " of a MARK"));
+    if (c->kind != Value::kDict) c->items.push_back(x);
+  }
+  void AddItem(const ValuePtr& d, const ValuePtr& k, const ValuePtr& v) {
+    Add(d, k, "SETITEM");
+    Add(d, v, "SETITEM");
+    d->dict.emplace_back(k, v);
+  }
+  // Every value, new or from the memo, is pushed: counting pushes bounds the memory a pickle can claim.
+  void Push(ValuePtr v) {
+    if (++values_ > kMaxPickleValues) Fail(StrCat("more than ", kMaxPickleValues, " values"));
+    stack_.push_back(std::move(v));
+  }
   void PushInt(int64_t i) { auto v = Make(Value::kInt); v->i = i; Push(v); }
-  void PushStr(Value::Kind k, uint64_t n) { auto v = Make(k); v->s = std::string(Take(n)); Push(v); }
+  void PushStr(Value::Kind k, uint64_t n) { auto s = Take(n); auto v = Make(k); v->s = std::string(s); Push(v); }
   void Need(size_t n, const char* op) const {
     if (stack_.size() < n) Fail(StrCat(op, " on a stack of ", stack_.size()));
     for (size_t i = stack_.size() - n; i < stack_.size(); ++i)
@@ -199,7 +299,11 @@ class Unpickler {
   }
   const ValuePtr& List(const ValuePtr& v) const { if (v->kind != Value::kList) Fail("APPEND to a non-list"); return v; }
   const ValuePtr& Dict(const ValuePtr& v) const { if (v->kind != Value::kDict) Fail("SETITEM on a non-dict"); return v; }
-  void Memo(uint64_t i) { Need(1, "PUT"); memo_[i] = Top(); }
+  void Memo(uint64_t i) {
+    Need(1, "PUT");
+    if (i >= kMaxPickleMemo) Fail(StrCat("memo slot ", i, " is above the cap of ", kMaxPickleMemo));
+    memo_[i] = Top();
+  }
   void PushMemo(uint64_t i) {
     auto it = memo_.find(i);
     if (it == memo_.end()) Fail(StrCat("GET of unset memo slot ", i));
@@ -209,14 +313,15 @@ class Unpickler {
   // ('storage', <torch XStorage>, key, location, numel)
   ValuePtr PersistentLoad(const ValuePtr& pid) {
     const auto& t = pid->items;
-    if (pid->kind != Value::kTuple || t.size() < 5 || t[0]->s != "storage" || t[1]->kind != Value::kGlobal)
-      Fail("persistent id is not ('storage', type, key, location, numel)");
-    auto dtype = StorageDtype(t[1]->s2);
-    if (!dtype) Fail(StrCat("unsupported storage type ", t[1]->s, ".", t[1]->s2));
+    if (pid->kind != Value::kTuple || t.size() < 5 || t[0]->kind != Value::kStr || t[0]->s != "storage" ||
+        t[1]->kind != Value::kGlobal || t[1]->global->use != GlobalUse::kStorageType ||
+        (t[2]->kind != Value::kInt && t[2]->kind != Value::kStr) || t[4]->kind != Value::kInt || t[4]->i < 0)
+      Fail("persistent id is not ('storage', torch.<Type>Storage, key, location, numel)");
     auto v = Make(Value::kStorage);
-    v->tensor.dtype = *dtype;
-    v->tensor.storage_key = t[2]->kind == Value::kInt ? std::to_string(t[2]->i) : t[2]->s;
-    v->tensor.storage_numel = t[4]->i;
+    v->tensor = std::make_unique<PickledTensor>();
+    v->tensor->dtype = t[1]->global->dtype;
+    v->tensor->storage_key = t[2]->kind == Value::kInt ? std::to_string(t[2]->i) : t[2]->s;
+    v->tensor->storage_numel = t[4]->i;
     return v;
   }
 
@@ -232,45 +337,65 @@ class Unpickler {
 
   ValuePtr Call(const ValuePtr& fn, const ValuePtr& args) {
     if (fn->kind != Value::kGlobal) Fail("REDUCE of a non-global");
-    const std::string name = fn->s + "." + fn->s2;
+    if (args->kind != Value::kTuple) Fail(StrCat("REDUCE of ", fn->s, " with arguments that are not a tuple"));
+    const std::string& name = fn->s;
     const auto& a = args->items;
-    if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
-      // (storage, storage_offset, size, stride, ...)
-      if (a.size() < 4 || a[0]->kind != Value::kStorage || a[1]->kind != Value::kInt)
-        Fail(StrCat(name, " with unexpected arguments"));
-      auto v = Make(Value::kTensor);
-      v->tensor = a[0]->tensor;
-      v->tensor.offset = a[1]->i;
-      v->tensor.shape = Ints(a[2], "tensor size");
-      v->tensor.stride = Ints(a[3], "tensor stride");
-      if (v->tensor.shape.size() != v->tensor.stride.size()) Fail("tensor size and stride differ in rank");
-      return v;
+    switch (fn->global->use) {
+      case GlobalUse::kRebuildTensor: {  // (storage, storage_offset, size, stride, ...)
+        if (a.size() < 4 || a[0]->kind != Value::kStorage || a[1]->kind != Value::kInt)
+          Fail(StrCat(name, " with unexpected arguments"));
+        auto v = Make(Value::kTensor);
+        v->tensor = std::make_unique<PickledTensor>(*a[0]->tensor);
+        v->tensor->offset = a[1]->i;
+        v->tensor->shape = Ints(a[2], "tensor size");
+        v->tensor->stride = Ints(a[3], "tensor stride");
+        if (v->tensor->shape.size() != v->tensor->stride.size()) Fail("tensor size and stride differ in rank");
+        return v;
+      }
+      case GlobalUse::kFirstArgument:
+        if (a.empty()) Fail(StrCat(name, " without arguments"));
+        return a[0];
+      case GlobalUse::kOrderedDict:
+        if (!a.empty()) Fail(StrCat(name, " with arguments (expected an empty OrderedDict)"));
+        return Make(Value::kDict);
+      case GlobalUse::kStorageType:
+        break;
     }
-    if (name == "torch._utils._rebuild_parameter" || name == "torch.jit._pickle.restore_type_tag") {
-      if (a.empty()) Fail(StrCat(name, " without arguments"));
-      return a[0];  // Parameter(tensor, ...) -> tensor; tagged value -> value
-    }
-    if (name == "collections.OrderedDict" && a.empty()) return Make(Value::kDict);
-    Fail(StrCat("unsupported global ", name, " (only tensor state dicts are read)"));
+    Fail(StrCat(name, " cannot be called (it only names a storage type)"));
   }
 
   std::string_view d_;
   const std::string& file_;
   size_t pos_ = 0;
+  uint64_t values_ = 0;
   std::vector<ValuePtr> stack_;
   std::map<uint64_t, ValuePtr> memo_;
+  std::vector<ValuePtr> containers_;  // every tuple, list and dict made (see ~Unpickler)
 };
 
 }  // namespace
 
+std::vector<std::string> AllowedPickleGlobals() {
+  std::vector<std::string> r;
+  for (const auto& g : kAllowedGlobals) r.push_back(g.name);
+  return r;
+}
+
+std::vector<std::string> AllowedPickleOpcodes() {
+  std::vector<std::string> r;
+  for (const auto& o : kAllowedOpcodes) r.push_back(o.name);
+  return r;
+}
+
 std::vector<PickledTensor> ParseStateDictPickle(std::string_view pickle, const std::string& file) {
-  ValuePtr root = Unpickler(pickle, file).Run();
+  Unpickler unpickler(pickle, file);
+  const ValuePtr root = unpickler.Run();
   QMOE_CHECK(root->kind == Value::kDict, file, ": data.pkl does not hold a dict of tensors");
   std::vector<PickledTensor> out;
   for (const auto& [k, v] : root->dict) {
     QMOE_CHECK(k->kind == Value::kStr, file, ": data.pkl has a non-string key");
     if (v->kind != Value::kTensor) continue;
-    PickledTensor t = v->tensor;
+    PickledTensor t = *v->tensor;
     t.name = k->s;
     out.push_back(std::move(t));
   }

@@ -22,6 +22,9 @@ namespace {
 // The reference implementation refuses headers above 100 MB; so do we (a garbage length
 // would otherwise make us parse gigabytes of tensor data as JSON).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+// Dimensions per tensor (LibTorch's own limit is 64). Element counts need no cap of their own: a
+// tensor's bytes must match its data_offsets, which must lie inside the file.
+constexpr size_t kMaxRank = 64;
 
 uint64_t PageSize() { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
 
@@ -116,9 +119,12 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::filesystem::pa
     info.file = f;
     const at::ScalarType type = ScalarTypeFromDtype(info.dtype, where);
     QMOE_CHECK(v["shape"].is_array(), where, ": shape must be an array of non-negative integers");
+    QMOE_CHECK(v["shape"].size() <= kMaxRank, where, ": shape has ", v["shape"].size(), " dimensions (cap ",
+               kMaxRank, ")");
     for (const auto& d : v["shape"]) {
-      QMOE_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where,
-                 ": shape must be an array of non-negative integers, got ", v["shape"].dump());
+      QMOE_CHECK((d.is_number_unsigned() && d.get<uint64_t>() <= INT64_MAX) ||
+                     (d.is_number_integer() && d.get<int64_t>() >= 0),
+                 where, ": shape must be an array of non-negative integers, got ", v["shape"].dump());
       info.shape.push_back(d.get<int64_t>());
     }
     const auto& off = v["data_offsets"];

@@ -2,6 +2,7 @@
 
 #include "framework/core/error.h"
 #include "framework/io/dtype.h"
+#include "framework/io/zip_directory.h"
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
@@ -34,12 +35,17 @@ std::tuple<at::DataPtr, size_t> ReadRecord(PyTorchStreamReader& r, const std::st
   }
 }
 
-// Elements of the storage the view touches: offset + 1 + sum((size-1)*stride), 0 if empty.
+// Elements of the storage the view touches: offset + 1 + sum((size-1)*stride), 0 if empty; -1
+// when that overflows (sizes, strides and offset are non-negative here).
 int64_t ExtentOf(const PickledTensor& t) {
-  int64_t extent = t.offset + 1;
+  for (int64_t d : t.shape)
+    if (d == 0) return 0;
+  int64_t extent = t.offset;
+  if (__builtin_add_overflow(extent, 1, &extent)) return -1;
   for (size_t i = 0; i < t.shape.size(); ++i) {
-    if (t.shape[i] == 0) return 0;
-    extent += (t.shape[i] - 1) * t.stride[i];
+    int64_t step = 0;
+    if (__builtin_mul_overflow(t.shape[i] - 1, t.stride[i], &step) || __builtin_add_overflow(extent, step, &extent))
+      return -1;
   }
   return extent;
 }
@@ -48,6 +54,15 @@ int64_t ExtentOf(const PickledTensor& t) {
 
 std::unique_ptr<TorchBinFile> TorchBinFile::Open(const std::filesystem::path& path) {
   const std::string f = path.string();
+  // Every size below comes from the file: checked against its length (and the caps) before LibTorch's
+  // reader allocates anything from it.
+  const ZipDirectory zip = ReadZipDirectory(path);
+  const ZipRecord* pkl_record = zip.Find("data.pkl");
+  QMOE_CHECK(pkl_record, f, ": torch archive without data.pkl");
+  QMOE_CHECK(pkl_record->size <= kMaxStateDictPickleBytes, f, ": data.pkl claims ", pkl_record->size,
+             " bytes (cap ", kMaxStateDictPickleBytes, ")");
+  QMOE_CHECK(!zip.prefix.empty() && (zip.Find("version") || zip.Find(".data/version")), f,
+             ": not a torch archive: records must sit in one folder with a version record");
   auto reader = OpenArchive(path);
   QMOE_CHECK(reader->hasRecord("data.pkl"), f, ": torch archive without data.pkl");
   auto [pkl, pkl_size] = ReadRecord(*reader, "data.pkl", path, "");
@@ -58,11 +73,22 @@ std::unique_ptr<TorchBinFile> TorchBinFile::Open(const std::filesystem::path& pa
     const std::string where = StrCat(f, ": tensor \"", t.name, "\"");
     for (size_t i = 0; i < t.shape.size(); ++i)
       QMOE_CHECK(t.shape[i] >= 0 && t.stride[i] >= 0, where, ": negative size or stride");
-    QMOE_CHECK(t.offset >= 0 && ExtentOf(t) <= t.storage_numel, where, ": view (offset ", t.offset,
-               ") reaches past its storage of ", t.storage_numel, " elements");
+    const int64_t extent = ExtentOf(t);
+    QMOE_CHECK(t.offset >= 0 && t.storage_numel >= 0 && extent >= 0 && extent <= t.storage_numel, where,
+               ": view (offset ", t.offset, ") reaches past its storage of ", t.storage_numel, " elements");
+    int64_t numel = 1;
+    for (int64_t d : t.shape)
+      QMOE_CHECK(!__builtin_mul_overflow(numel, d, &numel), where, ": element count overflows");
+    QMOE_CHECK(numel <= t.storage_numel, where, ": ", numel, " elements in a storage of ", t.storage_numel,
+               " (broadcast or overlapping views are not supported)");
     const std::string record = "data/" + t.storage_key;
-    QMOE_CHECK(reader->hasRecord(record), where, ": storage record \"", record,
+    const ZipRecord* storage = zip.Find(record);
+    QMOE_CHECK(storage && reader->hasRecord(record), where, ": storage record \"", record,
                "\" is missing (truncated archive?)");
+    const uint64_t item = DtypeItemSize(t.dtype);
+    QMOE_CHECK(storage->size / item == static_cast<uint64_t>(t.storage_numel) && storage->size % item == 0, where,
+               ": storage record ", record, " has ", storage->size, " bytes, expected ", t.storage_numel, " x ", item,
+               " (truncated or corrupt archive)");
     TensorInfo info;
     info.name = t.name;
     info.dtype = DtypeFromScalarType(t.dtype);

@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "framework/core/error.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/bounded_read.h"
 
 namespace qmoe {
 namespace fs = std::filesystem;
@@ -79,6 +81,9 @@ namespace {
 template <class T>
 T Required(const nlohmann::json& j, const char* key, const fs::path& file) {
   QMOE_CHECK(j.contains(key), file.string(), ": missing key \"", key, "\" (expected a Switch Transformers config)");
+  if constexpr (std::is_same_v<T, int64_t>)  // not 768.5, not 2^64-1 read back as -1
+    QMOE_CHECK(j.at(key).is_number_integer() && (!j.at(key).is_number_unsigned() || j.at(key).get<uint64_t>() <= INT64_MAX),
+               file.string(), ": key \"", key, "\" must be an integer, got ", j.at(key).is_primitive() ? j.at(key).dump() : j.at(key).type_name());
   try {
     return j.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
@@ -96,11 +101,10 @@ T Optional(const nlohmann::json& j, const char* key, T fallback, const fs::path&
 
 SwitchConfig ReadHfConfig(const fs::path& path, std::vector<std::string>* quirks) {
   const fs::path file = fs::is_directory(path) ? path / "config.json" : path;
-  std::ifstream in(file);
-  QMOE_CHECK(in, file.string(), ": cannot open (expected a Hugging Face config.json)");
+  const std::string text = ReadFileBounded(file, kMaxConfigFileBytes, "Hugging Face config.json");
   nlohmann::json j;
   try {
-    in >> j;
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(StrCat(file.string(), ": malformed JSON: ", e.what()));
   }
@@ -159,6 +163,15 @@ SwitchConfig ReadHfConfig(const fs::path& path, std::vector<std::string>* quirks
     if (c.dtype != "bfloat16") note(StrCat("c-2048: dtype ", c.dtype, " -> bfloat16"));
     c.dtype = "bfloat16";
   }
+  // The documented ranges of the model section (switch_config.h) also bound what a file may claim.
+  const ParamMap values = ToParamMap(c);
+  for (const ParamSpec& spec : SpecsOf<SwitchConfig>()) {
+    const ParamValue& v = values.at(spec.name);
+    const double x = std::holds_alternative<int64_t>(v) ? double(std::get<int64_t>(v))
+                     : std::holds_alternative<double>(v) ? std::get<double>(v) : 0.0;
+    QMOE_CHECK(x >= spec.min && x <= spec.max, file.string(), ": ", spec.name, " = ", FormatParamValue(v),
+               " is outside the supported range [", spec.min, ", ", spec.max, "]");
+  }
   c.Validate(file.string());
   return c;
 }
@@ -200,11 +213,7 @@ void WriteHfConfig(const SwitchConfig& c, const fs::path& dir) {
   j["decoder_start_token_id"] = c.pad_token_id;
   j["eos_token_id"] = c.eos_token_id;
   fs::create_directories(dir);
-  const fs::path file = dir / "config.json";
-  std::ofstream out(file);
-  QMOE_CHECK(out, file.string(), ": cannot write");
-  out << j.dump(2) << "\n";
-  QMOE_CHECK(out.good(), file.string(), ": write failed");
+  WriteFileAtomically(dir / "config.json", j.dump(2) + "\n");
 }
 
 }  // namespace qmoe

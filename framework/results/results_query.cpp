@@ -3,9 +3,11 @@
 
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
+#include "framework/io/atomic_file.h"
 #include "framework/results/result_set.h"
 #include "framework/results/results_commands.h"
 #include "framework/results/sqlite_util.h"
@@ -103,11 +105,13 @@ int ResultsExport(ResultsDb& db, const CliArgs& a, std::ostream& out) {
     write(out);
     return 0;
   }
-  std::ofstream f(file, std::ios::binary);
-  QMOE_CHECK(f, "qmoe results export: cannot write '", file, "'");
-  write(f);
-  f.close();
-  QMOE_CHECK(f, "qmoe results export: writing '", file, "' failed");
+  std::ostringstream text;
+  write(text);
+  try {
+    WriteFileAtomically(file, text.str());  // a crash or full disk never leaves a torn export
+  } catch (const Error& e) {
+    throw Error(StrCat("qmoe results export: ", e.what()));
+  }
   out << "wrote " << rs.rows.size() << " rows (" << table << ") to " << file << "\n";
   return 0;
 }
