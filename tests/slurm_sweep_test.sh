@@ -31,14 +31,17 @@ for f in job.sh finish.sh points.txt sweep.json jobs.txt; do [[ -s $dir/$f ]] ||
 [[ $(grep -c '^[0-9]' "$dir/points.txt") -eq 6 ]] || fail "points.txt does not list 6 points"
 [[ ! -e $db ]] || [[ $(q "SELECT count(*) FROM runs") -eq 0 ]] || fail "the submitting process recorded runs itself"
 
-# Cancel point 1 once it runs.
+# Waits until task $1 of sweep folder $2 has started qmoe (its first log line).
+wait_task() {
+  for _ in $(seq 600); do
+    grep -q "^qmoe task $1: point" "$2/logs/$1.out" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "task $1 never started: $(squeue 2>&1)"
+}
+# Cancel point 1 once its qmoe runs, well before the point ends.
 job=$(awk 'NR==1 {print $1}' "$dir/jobs.txt")
-for _ in $(seq 600); do
-  squeue --noheader --array --format='%i %T' | grep -q "^${job}_1 RUNNING" && break
-  sleep 0.1
-done
-squeue --noheader --array --format='%i %T' | grep -q "^${job}_1 RUNNING" || fail "task ${job}_1 never ran: $(squeue 2>&1)"
-sleep 0.5  # mid-point, well before it ends (a kill before qmoe starts is recorded by status instead)
+wait_task "${job}_1" "$dir"
 scancel "${job}_1" || fail "scancel ${job}_1 failed"
 
 "$QMOE" sweep status --wait --poll 1 >status1.log 2>&1
@@ -48,8 +51,7 @@ cat status1.log
 [[ $(q "SELECT count(*) FROM runs") -eq 6 ]] || fail "want 6 rows after the merge, got $(q 'SELECT count(*) FROM runs')"
 [[ $(q "SELECT count(*) FROM runs WHERE status='done'") -eq 5 ]] || fail "want 5 done rows"
 err=$(q "SELECT error FROM runs WHERE status='failed'")
-# The task records Slurm's reason itself; a task killed before it could is recorded by status.
-[[ $err == *CANCELLED* ]] || fail "the cancelled task's error lacks the scheduler's reason: '$err'"
+[[ $err == "killed by the scheduler"*CANCELLED* ]] || fail "the cancelled task's error lacks the scheduler's reason: '$err'"
 grep -q "^${job}_1 " <(squeue --noheader --array --format='%i %T') && fail "task ${job}_1 still queued"
 
 "$QMOE" sweep resume "$id" >resume.log 2>&1 || { cat resume.log; fail "resume failed"; }
@@ -93,17 +95,19 @@ cancel_args=(experiment=matrix method=rtn method.bits=2 seed=10,11 launcher=slur
 "$QMOE" sweep "${cancel_args[@]}" >cancel-submit.log 2>&1 || { cat cancel-submit.log; fail "submission to cancel"; }
 cid=$(sed -n 's/^submitted sweep \([^:]*\):.*/\1/p' cancel-submit.log)
 cjob=$(awk 'NR==1 {print $1}' "$work/results/sweeps/$cid/jobs.txt")
-for _ in $(seq 600); do
-  squeue --noheader --array --format='%i %T' | grep -q "^${cjob}_0 RUNNING" && break
-  sleep 0.1
-done
-sleep 1
+wait_task "${cjob}_0" "$work/results/sweeps/$cid"
+# The same sweep while it is queued submits nothing again.
+"$QMOE" sweep "${cancel_args[@]}" >inflight.log 2>&1 || { cat inflight.log; fail "re-running a queued sweep"; }
+grep -q "2 queued by an earlier sweep, 0 to submit" inflight.log || { cat inflight.log; fail "a queued sweep was submitted twice"; }
 "$QMOE" sweep cancel "$cid" >cancel.log 2>&1 || { cat cancel.log; fail "qmoe sweep cancel"; }
 grep -q "cancelled array job $cjob (2 queued or running tasks)" cancel.log || { cat cancel.log; fail "cancel output"; }
 "$QMOE" sweep status "$cid" --wait --poll 1 >cancel-status.log 2>&1
 rc=$?
 [[ $rc -eq 1 ]] || { cat cancel-status.log; fail "status --wait of a cancelled sweep exited $rc, want 1"; }
-[[ $(q "SELECT count(*) FROM runs WHERE sweep_id = '$cid' AND status = 'failed' AND error LIKE '%CANCELLED%'") -eq 2 ]] ||
+# The running task records Slurm's reason itself; the pending one, which never started, is recorded
+# by status or the finish job from Slurm's final state.
+[[ $(q "SELECT count(*) FROM runs WHERE sweep_id = '$cid' AND status = 'failed' AND error LIKE 'killed by the scheduler%CANCELLED%'") -eq 1 &&
+   $(q "SELECT count(*) FROM runs WHERE sweep_id = '$cid' AND status = 'failed' AND error LIKE '%ended without recording%CANCELLED%'") -eq 1 ]] ||
   fail "cancelled tasks not recorded with Slurm's reason: $(q "SELECT status, error FROM runs WHERE sweep_id = '$cid'")"
 ids=$(q "SELECT group_concat(id) FROM runs")
 echo "ok: qmoe sweep cancel recorded both tasks failed: $(q "SELECT group_concat(error, ' | ') FROM runs WHERE sweep_id = '$cid'")"

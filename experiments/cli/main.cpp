@@ -19,7 +19,8 @@ commands:
   run [overrides]              run one point with the composed config (default: configs/config.yaml)
   sweep [overrides] [-j N]     run the grid of comma lists / range() values; resumes, skips done points
         [--dry-run]            launcher=slurm submits the points as a Slurm job array (docs/cluster.md)
-  sweep status [SWEEP] [--wait]  a cluster sweep's points (pending/running/done/failed); merges finished ones
+  sweep status [SWEEP]         a cluster sweep's points (pending/running/done/failed); merges finished
+        [--wait]               ones; --wait: until nothing is queued
   sweep resume SWEEP           resubmit a cluster sweep's points that are not done
   sweep cancel SWEEP           cancel a cluster sweep's array jobs
   config show [overrides]      print the resolved config
