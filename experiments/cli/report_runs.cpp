@@ -276,7 +276,12 @@ std::string CellStats::Format(int digits) const {
   if (Empty()) return "-";
   std::ostringstream os;
   os << std::fixed << std::setprecision(digits) << Mean();
-  if (Seeds() > 1) os << "±" << Std() << " (n=" << Seeds() << ")";
+  if (Seeds() > 1) {
+    // A spread below the cell's precision keeps two significant digits instead of reading "±0.000".
+    const double sd = Std();
+    const int sd_digits = sd > 0 && sd < 0.5 * std::pow(10.0, -digits) ? int(std::floor(-std::log10(sd))) + 2 : digits;
+    os << "±" << std::setprecision(sd_digits) << sd << " (n=" << Seeds() << ")";
+  }
   if (capped) os << "*";
   return os.str();
 }

@@ -69,7 +69,8 @@ struct CellStats {
   size_t Seeds() const { return by_seed.size(); }
   double Mean() const;
   double Std() const;  // over per-seed means; 0 with one seed
-  // "1.234", "1.234±0.010 (n=3)" with several seeds, "-" when empty; "*" marks capped calibration.
+  // "1.234", "1.234±0.010 (n=3)" with several seeds (a spread below the precision gets two
+  // significant digits: "5.484±0.00038 (n=2)"), "-" when empty; "*" marks capped calibration.
   std::string Format(int digits) const;
 };
 

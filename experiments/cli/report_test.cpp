@@ -278,6 +278,23 @@ TEST_F(ReportTest, Table6SaysItWaitsForRealShapes) {
   EXPECT_TRUE(found) << out;
 }
 
+// Seeds 0 and 1 of a real replicate on switch-tiny-8 (losses 5.484357 and 5.483826): the spread is
+// |a - b| / sqrt(2) = 0.000375, shown with two significant digits rather than as "±0.000".
+TEST(ReportCells, SmallSpreadKeepsTwoSignificantDigits) {
+  report::Run s0, s1, s1b;
+  s1.seed = s1b.seed = 1;
+  report::CellStats c;
+  c.Add(s0, 5.484357);
+  c.Add(s1, 5.483826);
+  EXPECT_EQ(c.Format(3), "5.484±0.00038 (n=2)");
+  c.Add(s1b, 5.483826);  // a second run of seed 1 does not add a replicate
+  EXPECT_EQ(c.Format(3), "5.484±0.00038 (n=2)");
+  report::CellStats one;
+  one.Add(s0, 2.0);
+  one.Add(s0, 2.5);  // two runs of one seed: their mean, no spread
+  EXPECT_EQ(one.Format(2), "2.25");
+}
+
 TEST(ReportGroups, KeysOneRunLacksNeverConflict) {
   report::Run bf16, g1, g2;
   bf16.id = 1, g1.id = 2, g2.id = 3;
