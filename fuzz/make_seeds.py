@@ -60,10 +60,10 @@ def pickle_seeds():
     py, jit = python_state_dict(), jit_style_state_dict()
     put("pickle_fuzz", "python_state_dict", b"\x00" + py)
     put("pickle_fuzz", "jit_state_dict", b"\x00" + jit)
-    # Mode 1 wraps into a zip whose storages are data/0 (64 B), data/1 (256 B), data/2 (0 B), data/3.
-    put("pickle_fuzz", "wrapped_python", b"\x01" + py.replace(b"M\x04\x01", b"K\x80"))
-    put("pickle_fuzz", "wrapped_jit", b"\x01" + jit.replace(b"LongStorage", b"LongStorage").replace(b"K\x04tQ", b"K\x08tQ"))
-    put("pickle_fuzz", "archive", b"\x02" + torch_zip(py, {"0": bytes(24), "1": bytes(520)}))
+    # Mode 6 wraps into a zip whose storages are data/0 (64 B), data/1 (256 B), data/2 (0 B), data/3.
+    put("pickle_fuzz", "wrapped_python", b"\x06" + py.replace(b"M\x04\x01", b"K\x80"))
+    put("pickle_fuzz", "wrapped_jit", b"\x06" + jit.replace(b"LongStorage", b"LongStorage").replace(b"K\x04tQ", b"K\x08tQ"))
+    put("pickle_fuzz", "archive", b"\x07" + torch_zip(py, {"0": bytes(24), "1": bytes(520)}))
     # Hostile ones (each must be refused with an Error).
     put("pickle_fuzz", "os_system", b"\x00\x80\x02cos\nsystem\n" + u("touch /tmp/pwned") + b"\x85R.")
     put("pickle_fuzz", "builtins_eval", b"\x00\x80\x04" + b"\x8c\x08builtins\x8c\x04eval\x93" + u("1") + b"\x85R.")

@@ -36,10 +36,32 @@ qmoe_reader_fuzz(pickle_fuzz SOURCES ${_qmoe_fuzz_io_src}
 qmoe_reader_fuzz(hf_config_fuzz SOURCES ${_fw}/model/switch_config.cpp ${_fw}/io/atomic_file.cpp ${_fw}/io/bounded_read.cpp
                  LIBS qmoe_core ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
 qmoe_reader_fuzz(config_fuzz SOURCES ${_qmoe_fuzz_config_src} LIBS qmoe_core ${_qmoe_fuzz_yaml})
-# The libraries the compressed-model target links are compiled as C++17 too in this build.
-foreach(_lib qmoe_compressed qmoe_methods qmoe_model qmoe_io qmoe_fileio qmoe_core)
-  set_target_properties(${_lib} PROPERTIES CXX_STANDARD 17)
-endforeach()
-qmoe_reader_fuzz(compressed_fuzz
-                 SOURCES ${_fw}/compressed/compressed_model.cpp ${_fw}/compressed/qmoe_published.cpp
-                 LIBS qmoe_compressed qmoe_methods qmoe_model qmoe_io)
+# compressed_fuzz needs the method and kernel libraries, which clang 14 cannot compile (LibTorch's
+# headers in C++20 mode, an AVX-512 feature name). It links them from a gcc build of this checkout
+# instead: -DQMOE_FUZZ_GCC_BUILD=<that build folder> (e.g. build/release); only the compressed-model
+# readers themselves are compiled here, instrumented.
+set(QMOE_FUZZ_GCC_BUILD "" CACHE PATH "gcc build folder whose libraries compressed_fuzz links")
+if(QMOE_FUZZ_GCC_BUILD)
+  find_package(OpenSSL REQUIRED)
+  set(_g ${QMOE_FUZZ_GCC_BUILD})
+  set(_gcc_libs
+    ${_g}/framework/compressed/libqmoe_compressed.a ${_g}/methods/libqmoe_methods.a
+    ${_g}/methods/gptq/libqmoe_method_gptq.a ${_g}/methods/grids/libqmoe_method_grids.a
+    ${_g}/methods/rans/libqmoe_method_rans.a ${_g}/methods/dict/libqmoe_method_dict.a ${_g}/methods/rans/libqmoe_rans.a
+    ${_g}/framework/model/libqmoe_model.a ${_g}/framework/io/libqmoe_io.a
+    ${_g}/kernels/sub1_matvec/libqmoe_kernel_sub1_matvec.a ${_g}/kernels/common/libqmoe_kernel_common.a
+    ${_g}/methods/dict/libqmoe_dict.a ${_g}/framework/io/libqmoe_fileio.a ${_g}/framework/core/libqmoe_core.a)
+  find_library(_cudart cudart PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
+  find_library(_cublas cublas PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
+  find_library(_cublaslt cublasLt PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
+  set(_cuda_libs)
+  foreach(_l _cudart _cublas _cublaslt)
+    if(${_l})
+      list(APPEND _cuda_libs ${${_l}})
+    endif()
+  endforeach()
+  qmoe_reader_fuzz(compressed_fuzz
+                   SOURCES ${_fw}/compressed/compressed_model.cpp ${_fw}/compressed/qmoe_published.cpp
+                   LIBS -Wl,--start-group ${_gcc_libs} -Wl,--end-group ${TORCH_LIBRARIES} ${_qmoe_fuzz_yaml}
+                        OpenSSL::Crypto nlohmann_json::nlohmann_json ${_cuda_libs} ${CMAKE_DL_LIBS})
+endif()

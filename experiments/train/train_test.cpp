@@ -6,7 +6,13 @@
 
 #include <ATen/ATen.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <numeric>
 #include <unistd.h>
 #include <filesystem>
@@ -18,6 +24,7 @@
 #include "framework/core/error.h"
 #include "framework/data/chunking.h"
 #include "framework/data/corpus.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/checkpoint.h"
 #include "framework/model/random_weights.h"
 #include "framework/model/switch_names.h"
@@ -122,6 +129,71 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   // And training really moved the weights (the comparison above is not vacuous).
   auto init = RandomSwitchWeights(ra.model, static_cast<uint64_t>(ra.train.seed), at::kFloat, 1.0);
   EXPECT_FALSE(at::equal(init.at("shared.weight"), pa.at("shared.weight")));
+}
+
+// The checkpoint folder is replaced whole: a kill -9 at random moments of a run that checkpoints
+// every step always leaves a checkpoint that loads and resumes, and a full disk (injected ENOSPC at
+// many points of a save) is one clear error that leaves the previous checkpoint exactly as it was.
+TEST(Trainer, CheckpointSaveSurvivesKillAndFullDisk) {
+  auto chunks = TextChunks(64);
+  fs::path d = TempDir("crash");
+  TrainRecipe r = TinyRecipe(d);
+  r.train.checkpoint_every = 1;
+  TrainOptions o;
+  o.repo_root = kRoot;
+  o.export_model = false;
+  o.resume = true;
+  const fs::path ck = d / "tiny-test" / "checkpoint";
+  auto step_of = [&] { return nlohmann::json::parse(std::ifstream(ck / "state.json")).at("step").get<int64_t>(); };
+  // Kill first: the children fork before this process starts any LibTorch worker threads.
+  std::mt19937 rng(7);
+  int64_t last = 0;
+  for (int round = 0; round < 4; ++round) {
+    r.train.max_steps = 1000;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      TrainOnChunks(r, o, chunks);
+      ::_exit(0);
+    }
+    ::usleep(std::uniform_int_distribution<int>(300000, 1500000)(rng));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the training child ended by itself (status " << status << ")";
+    fs::remove_all(ck.string() + ".tmp." + std::to_string(pid));  // the killed writer's staging folder
+    if (!fs::exists(ck)) continue;  // killed before its first checkpoint
+    const int64_t step = step_of();
+    EXPECT_GE(step, last) << "round " << round;
+    last = step;
+    EXPECT_EQ(LoadParams(ck).size(), SwitchTensorShapes(r.model).size());
+    EXPECT_FALSE(Checkpoint::Open(ck / "optimizer")->Names().empty());
+  }
+  ASSERT_GT(last, 0) << "no kill landed after a checkpoint; the test checked nothing";
+  r.train.max_steps = last + 1;
+  EXPECT_EQ(TrainOnChunks(r, o, chunks).steps, last + 1);  // resumes from what the kills left
+
+  const auto before = LoadParams(ck);
+  const int64_t step_before = step_of();
+  uint64_t total = 0;  // bytes of one checkpoint
+  for (const auto& e : fs::recursive_directory_iterator(ck)) total += e.is_regular_file() ? e.file_size() : 0;
+  r.train.max_steps = step_before + 1;
+  for (uint64_t k = 0; k < total; k += total / 7) {
+    SetWriteFaultForTest(static_cast<int64_t>(k));
+    std::string msg = "<no error>";
+    try {
+      TrainOnChunks(r, o, chunks);
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    SetWriteFaultForTest(-1);
+    EXPECT_NE(msg.find("disk full"), std::string::npos) << "fault after " << k << " of " << total << ": " << msg;
+    EXPECT_EQ(step_of(), step_before);
+    const auto now = LoadParams(ck);
+    ASSERT_EQ(now.size(), before.size());
+    for (const auto& [n, t] : before) EXPECT_TRUE(at::equal(t, now.at(n))) << n << " after a fault at " << k;
+    for (const auto& e : fs::directory_iterator(ck.parent_path()))
+      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
 }
 
 TEST(Trainer, ExportReloadsToTheSameLogits) {

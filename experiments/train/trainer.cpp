@@ -99,15 +99,21 @@ void SaveCheckpoint(const fs::path& dir, const SwitchConfig& cfg, const std::map
                     const AdamW& opt, const TrainState& st, const std::string& recipe_sha) {
   // Built in a staging folder and swapped in whole: a crash or kill leaves the previous checkpoint intact.
   const fs::path tmp = FreshStagingDirectory(dir);
-  WriteCheckpoint(tmp / "params", Ordered(cfg, params), CheckpointLayout::kSafetensors);
-  std::vector<std::pair<std::string, at::Tensor>> os;
-  for (const auto& [n, t] : opt.StateTensors()) os.emplace_back(n, t);
-  WriteCheckpoint(tmp / "optimizer", os, CheckpointLayout::kSafetensors);
-  nlohmann::json j = {{"step", st.step},          {"epoch", st.cursor.epoch}, {"position", st.cursor.position},
-                      {"seconds", st.seconds},    {"tokens", st.tokens},      {"optimizer_step", opt.step()},
-                      {"recipe_sha256", recipe_sha}};
-  WriteFileAtomically(tmp / "state.json", j.dump(2) + "\n");
-  CommitDirectory(tmp, dir);
+  try {
+    WriteCheckpoint(tmp / "params", Ordered(cfg, params), CheckpointLayout::kSafetensors);
+    std::vector<std::pair<std::string, at::Tensor>> os;
+    for (const auto& [n, t] : opt.StateTensors()) os.emplace_back(n, t);
+    WriteCheckpoint(tmp / "optimizer", os, CheckpointLayout::kSafetensors);
+    nlohmann::json j = {{"step", st.step},          {"epoch", st.cursor.epoch}, {"position", st.cursor.position},
+                        {"seconds", st.seconds},    {"tokens", st.tokens},      {"optimizer_step", opt.step()},
+                        {"recipe_sha256", recipe_sha}};
+    WriteFileAtomically(tmp / "state.json", j.dump(2) + "\n");
+    CommitDirectory(tmp, dir);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);  // e.g. a full disk: the previous checkpoint stays, nothing half-written remains
+    throw;
+  }
 }
 
 std::map<std::string, at::Tensor> LoadAll(const fs::path& dir) {

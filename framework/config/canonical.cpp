@@ -16,6 +16,12 @@ std::vector<std::string> SortedKeys(const YAML::Node& map) {
   return keys;
 }
 
+// yaml-cpp writes a scalar with a control character (e.g. "2:\r") plain, which does not read back;
+// double quotes escape it.
+bool HasControl(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= 0 && c < 0x20 && c != '\t'; });
+}
+
 void Emit(YAML::Emitter& out, const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
@@ -25,6 +31,7 @@ void Emit(YAML::Emitter& out, const YAML::Node& n) {
     case YAML::NodeType::Scalar:
       // A quoted string that reads like a number/bool/null stays quoted so that it stays a string.
       if (n.Tag() == "!" && config_internal::LooksNonString(n.Scalar())) out << YAML::SingleQuoted;
+      if (HasControl(n.Scalar())) out << YAML::DoubleQuoted;
       out << n.Scalar();
       break;
     case YAML::NodeType::Sequence:
@@ -35,7 +42,9 @@ void Emit(YAML::Emitter& out, const YAML::Node& n) {
     case YAML::NodeType::Map:
       out << YAML::BeginMap;
       for (const auto& k : SortedKeys(n)) {
-        out << YAML::Key << k << YAML::Value;
+        out << YAML::Key;
+        if (HasControl(k)) out << YAML::DoubleQuoted;
+        out << k << YAML::Value;
         Emit(out, n[k]);  // const lookup: inserts nothing
       }
       out << YAML::EndMap;

@@ -148,6 +148,27 @@ YAML::Node ToYaml(const CfgNode& n) {
   return YAML::Node();
 }
 
+void CheckUtf8(const std::string& text, const std::string& what) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok && len == 3) {
+      const unsigned cp = ((c & 0x0fu) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
+      ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+    }
+    if (ok && len == 4) {
+      const unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
+      ok = cp >= 0x10000 && cp <= 0x10ffff;
+    }
+    QMOE_CHECK(ok, what, ": byte ", i, " is not valid UTF-8 (YAML text must be UTF-8)");
+    i += len;
+  }
+}
+
 LoadedFile LoadYamlFile(const std::filesystem::path& path, const std::string& display) {
   std::string text;
   try {
@@ -156,6 +177,7 @@ LoadedFile LoadYamlFile(const std::filesystem::path& path, const std::string& di
     throw Error(StrCat(display, ": ", e.what()));
   }
 
+  CheckUtf8(text, display);
   LoadedFile f;
   // Hydra reads the package from the leading comment block: "# @package <pkg>".
   std::istringstream lines(text);

@@ -58,6 +58,10 @@ struct LoadedFile {
   std::string package_header;  // e.g. "_global_"
   YAML::Node root;             // Null for an empty file
 };
+// Throws an Error naming `what` and the byte offset unless `text` is valid UTF-8 (YAML text must be;
+// the emitter would otherwise turn bad bytes into U+FFFD and change the config's meaning).
+void CheckUtf8(const std::string& text, const std::string& what);
+
 // Reads and parses `path`; malformed YAML is one Error naming `display` (the path shown to users),
 // line and column.
 LoadedFile LoadYamlFile(const std::filesystem::path& path, const std::string& display);

@@ -77,6 +77,7 @@ Override ParseOverride(const std::string& raw_in) {
   o.raw = raw_in;
   std::string s = Trim(raw_in);
   auto bad = [&](const std::string& why) { return Error(StrCat("malformed override '", raw_in, "': ", why)); };
+  CheckUtf8(raw_in, "override '" + raw_in + "'");
   if (s.rfind("++", 0) == 0) {
     o.op = Override::Op::kForceAdd;
     s = s.substr(2);

@@ -1,5 +1,5 @@
-// Name aliases of Switch checkpoints (spec §2.9, §3.1-3.2): tied embeddings stored once, and
-// c-2048's head stored as decoder.lm_head.weight.
+// Name aliases of Switch checkpoints: the tied embedding stored once as shared.weight or as one of
+// encoder/decoder.embed_tokens.weight, and c-2048's head stored as decoder.lm_head.weight.
 #pragma once
 #include "framework/io/checkpoint.h"
 

@@ -130,6 +130,9 @@ ZipDirectory ReadZipDirectory(const std::filesystem::path& path) {
       }
       x += 4 + n;
     }
+    // Encrypted (bits 0, 6) or patch-data (bit 5) records: LibTorch's reader refuses them at load time.
+    QMOE_CHECK((Le(c + 8, 2) & 0x61) == 0, where, ": encrypted or patch-data record (flags 0x", std::hex, Le(c + 8, 2),
+               std::dec, ") is not supported");
     QMOE_CHECK(method == 0, where, ": compressed with method ", method,
                "; torch.save archives store records uncompressed (method 0)");
     QMOE_CHECK(comp == uncomp, where, ": stored record with different sizes (", comp, " vs ", uncomp, ")");

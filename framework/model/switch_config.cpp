@@ -101,7 +101,10 @@ T Optional(const nlohmann::json& j, const char* key, T fallback, const fs::path&
 
 SwitchConfig ReadHfConfig(const fs::path& path, std::vector<std::string>* quirks) {
   const fs::path file = fs::is_directory(path) ? path / "config.json" : path;
-  const std::string text = ReadFileBounded(file, kMaxConfigFileBytes, "Hugging Face config.json");
+  return ParseHfConfig(ReadFileBounded(file, kMaxConfigFileBytes, "Hugging Face config.json"), file, quirks);
+}
+
+SwitchConfig ParseHfConfig(const std::string& text, const fs::path& file, std::vector<std::string>* quirks) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -177,6 +180,11 @@ SwitchConfig ReadHfConfig(const fs::path& path, std::vector<std::string>* quirks
 }
 
 void WriteHfConfig(const SwitchConfig& c, const fs::path& dir) {
+  fs::create_directories(dir);
+  WriteFileAtomically(dir / "config.json", HfConfigJson(c));
+}
+
+std::string HfConfigJson(const SwitchConfig& c) {
   nlohmann::ordered_json j;
   j["architectures"] = {"SwitchTransformersForConditionalGeneration"};
   j["model_type"] = "switch_transformers";
@@ -212,8 +220,7 @@ void WriteHfConfig(const SwitchConfig& c, const fs::path& dir) {
   j["pad_token_id"] = c.pad_token_id;
   j["decoder_start_token_id"] = c.pad_token_id;
   j["eos_token_id"] = c.eos_token_id;
-  fs::create_directories(dir);
-  WriteFileAtomically(dir / "config.json", j.dump(2) + "\n");
+  return j.dump(2) + "\n";
 }
 
 }  // namespace qmoe

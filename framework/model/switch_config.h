@@ -91,7 +91,11 @@ struct SwitchConfig {
 // d_model 2080: 15/15 layers, untied, all sparse, bf16) and appends a line per applied quirk to
 // `quirks` when given. Errors name the file and key.
 SwitchConfig ReadHfConfig(const std::filesystem::path& path, std::vector<std::string>* quirks = nullptr);
+// ReadHfConfig on the text of `file` (already read).
+SwitchConfig ParseHfConfig(const std::string& text, const std::filesystem::path& file,
+                           std::vector<std::string>* quirks = nullptr);
 // Writes `dir`/config.json in HF SwitchTransformers layout (model_type switch_transformers).
 void WriteHfConfig(const SwitchConfig& cfg, const std::filesystem::path& dir);
+std::string HfConfigJson(const SwitchConfig& cfg);  // the text WriteHfConfig writes
 
 }  // namespace qmoe
