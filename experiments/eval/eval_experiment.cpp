@@ -1,6 +1,6 @@
 #include "experiments/eval/eval_experiment.h"
 
-#include "framework/compressed/compressed_model.h"
+#include "serving/compressed_model.h"
 
 #include <sqlite3.h>
 

@@ -9,8 +9,8 @@
 #include <map>
 
 #include "experiments/compress/compress_experiment.h"
-#include "framework/compressed/compressed_model.h"
-#include "framework/compressed/sub1_expert.h"
+#include "serving/compressed_model.h"
+#include "serving/dict_experts.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
@@ -64,9 +64,9 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   cfg.expert_capacity = yaml_cfg.expert_capacity;
   cfg.name = yaml_cfg.name;
 
-  Sub1ExpertsOptions so;
+  DictExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
-  auto experts = Sub1Experts::FromCompressed(*cw, cfg, so);
+  auto experts = DictExperts::FromCompressed(*cw, cfg, so);
   SwitchModel comp(cfg, cw);
   comp.SetExpertOverride(experts);
 
