@@ -106,6 +106,8 @@ int Rate(const std::vector<std::string>& args, std::ostream& out, const CodecReg
   QMOE_CHECK(p0 >= 0 && p0 <= 1, "qmoe codec rate: --p0 must be in [0, 1], got ", p0);
   const ternary::SymbolMode mode = ternary::ParseSymbolMode(flags.count("symbols") ? flags.at("symbols") : "reference",
                                                             "qmoe codec rate: --symbols");
+  std::map<std::string, ParamMap> options;  // every flag checked before anything is printed
+  for (const std::string& key : codecs.Keys()) options[key] = CodecOptions(codecs.Get(key), flags);
 
   const std::vector<float> w = ternary::RandomTernaryMatrix(rows, cols, p0, seed);
   const ternary::TernarySymbols s = ternary::SymbolsFromTernary(w.data(), rows, cols, mode);
@@ -118,9 +120,9 @@ int Rate(const std::vector<std::string>& args, std::ostream& out, const CodecReg
   };
   out << "i.i.d. ternary " << rows << "x" << cols << ", p0 " << p0 << ", seed " << seed << ", symbols "
       << ternary::SymbolModeName(mode) << "\n";
-  for (const std::string& key : codecs.Keys()) {
+  for (const auto& [key, opts] : options) {
     const Codec& c = codecs.Get(key);
-    for (const RateLine& l : c.rate_lines(c.encode(s, CodecOptions(c, flags)))) line(l);
+    for (const RateLine& l : c.rate_lines(c.encode(s, opts))) line(l);
   }
   line({"empirical entropy (pairs)", h.pair_bits * n, ""});
   line({"empirical entropy (i.i.d.)", h.iid_bits * n, ""});

@@ -79,6 +79,15 @@ TEST(Codecs, ToyCodecIsPickedUpByTheRateCommand) {
     EXPECT_NE(out.str().find(needle), std::string::npos) << needle << "\n" << out.str();
 }
 
+TEST(Codecs, RateChecksEveryCodecOptionBeforePrintingAnything) {
+  std::ostringstream out;
+  EXPECT_THROW(RunCodecCommand({"rate", "--rows", "4", "--cols", "8", "--streams", "40"}, out), Error);
+  EXPECT_THROW(RunCodecCommand({"rate", "--rows", "4", "--cols", "8", "--chunk-weights", "0"}, out), Error);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(RunCodecCommand({"rate", "--rows", "4", "--cols", "8", "--streams", "4"}, out), 0);
+  EXPECT_NE(out.str().find("4 streams"), std::string::npos) << out.str();
+}
+
 // Random inputs aimed at one codec (the first byte picks it), in both modes.
 std::string FuzzCodec(const CodecRegistry& codecs, const std::string& key, int inputs) {
   const std::vector<std::string> keys = codecs.Keys();

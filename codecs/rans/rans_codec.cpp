@@ -338,9 +338,11 @@ codecs::Codec RansCodec() {
                                                       {"scalar", DecodePath::kScalar},
                                                       {"avx2", DecodePath::kAvx2},
                                                       {"avx512", DecodePath::kAvx512}};
-  for (const auto& [name, path] : paths)
-    c.decoders.push_back({name, [path] { return DecodePathAvailable(path); },
+  for (const auto& named : paths) {
+    const DecodePath path = named.second;  // a copy: lambdas may not capture structured bindings (clang)
+    c.decoders.push_back({named.first, [path] { return DecodePathAvailable(path); },
                           [path](const Coded& m, float* out) { Decode(As<RansMatrix>(m), out, path); }});
+  }
   c.decode_ref = [](const Coded& m, float* out) { DecodeRef(As<RansMatrix>(m), out); };
   c.storage_bits = [](const Coded& m) { return double(StorageBits(As<RansMatrix>(m))); };
   c.pack = [](const Coded& m) { return Pack(As<RansMatrix>(m)); };

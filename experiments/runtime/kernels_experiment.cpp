@@ -161,63 +161,48 @@ void RecordTiming(RunContext& ctx, const ShapeRun& s, const std::string& kernel,
   ctx.Timing(t);
 }
 
-// The dict fused kernel against dense bf16 and fp32 GEMV at each batch, every operand cycled over
-// enough copies to exceed the last-level cache; on the first shape also its two forms above 16
-// tokens (chunked batch kernel vs decompress + GEMM, the path DictExperts takes above its threshold).
-void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::Params& p, bool first_shape) {
-  const auto batches = ParseInts(p.batches, "batches", 1, kk::kDenseGemvMaxBatch);
-  const auto gemm_batches = ParseInts(p.gemm_batches, "gemm_batches", 1, 1 << 16);
+// The same weights as dense fp32 and bf16 copies for the GEMV baselines, each ring past the cache.
+struct DenseCopies {
+  int64_t n_f32 = 0, n_bf16 = 0;
+  std::vector<float> f32;
+  std::vector<kk::Bf16> b16;
+  DenseCopies(const std::vector<float>& wf, double cache_factor) {
+    const int64_t weights = int64_t(wf.size());
+    n_f32 = CopiesToExceedCache(weights * 4, cache_factor);
+    n_bf16 = CopiesToExceedCache(weights * 2, cache_factor);
+    for (int64_t i = 0; i < n_f32; ++i) f32.insert(f32.end(), wf.begin(), wf.end());
+    for (int64_t i = 0; i < n_bf16; ++i)
+      for (float v : wf) b16.push_back(kk::FloatToBf16(v));
+  }
+};
+
+// Inputs for up to kmax tokens: x in bf16 and its exact fp32 value, and outputs of both types.
+struct Operands {
+  std::vector<kk::Bf16> xb;
+  std::vector<float> xf, yf;
+  std::vector<kk::Bf16> yb;
+  Operands(int64_t kmax, int64_t rows, int64_t cols)
+      : xb(size_t(kmax * cols)), xf(size_t(kmax * cols)), yf(size_t(kmax * rows)), yb(size_t(kmax * rows)) {
+    for (int64_t i = 0; i < kmax * cols; ++i) {
+      xb[size_t(i)] = kk::FloatToBf16(float(std::sin(0.37 * double(i))));
+      xf[size_t(i)] = kk::Bf16ToFloat(xb[size_t(i)]);
+    }
+  }
+};
+
+// The dict kernel's two forms above 16 tokens (chunked batch kernel vs decompress + GEMM, the
+// path DictExperts takes above its threshold), to place that threshold.
+void TimeGemmThreshold(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::Params& p, const DictCopies& dc,
+                       Operands& io, const std::string& kernel, double dict_bytes) {
   const uint32_t* dec = dict::DecodeTable().data();
   const kk::CpuIsa isa = kk::BestCpuIsa();
-  const std::string kernel = StrCat("sub1_matvec_", kk::CpuIsaName(isa));  // the stored kernel name
-  const dict::EncodedMatrix enc = dict::Encode(s.sym);
-  const double dict_bytes = double(dict::ExactBytes(enc));
-  const DictCopies dc(enc, CopiesToExceedCache(int64_t(dict_bytes), p.cache_factor));
-  const std::vector<float> wf = dict::Decode(enc);  // dense baselines multiply the same weights
-  const int64_t weights = int64_t(s.weights);
-  const int64_t n_f32 = CopiesToExceedCache(weights * 4, p.cache_factor);
-  const int64_t n_bf16 = CopiesToExceedCache(weights * 2, p.cache_factor);
-  std::vector<float> f32(size_t(weights) * size_t(n_f32));
-  for (int64_t i = 0; i < n_f32; ++i) std::copy(wf.begin(), wf.end(), f32.begin() + i * weights);
-  std::vector<kk::Bf16> b16(size_t(weights) * size_t(n_bf16));
-  for (int64_t i = 0; i < n_bf16; ++i)
-    for (int64_t j = 0; j < weights; ++j) b16[size_t(i * weights + j)] = kk::FloatToBf16(wf[size_t(j)]);
-
-  const int64_t kmax = std::max<int64_t>(*std::max_element(batches.begin(), batches.end()),
-                                         gemm_batches.empty() ? 1 : *std::max_element(gemm_batches.begin(), gemm_batches.end()));
-  std::vector<kk::Bf16> xb(size_t(kmax * s.cols));
-  std::vector<float> xf(size_t(kmax * s.cols));
-  for (int64_t i = 0; i < kmax * s.cols; ++i) {
-    xb[size_t(i)] = kk::FloatToBf16(float(std::sin(0.37 * double(i))));
-    xf[size_t(i)] = kk::Bf16ToFloat(xb[size_t(i)]);
-  }
-  std::vector<float> yf(size_t(kmax * s.rows));
-  std::vector<kk::Bf16> yb(size_t(kmax * s.rows));
-  for (int64_t k : batches) {
-    const double t_bf16 = MedianPerCall(n_bf16, p.repeats, p.calls, [&](int64_t i) {
-      kk::DenseGemvBf16(b16.data() + i * weights, s.rows, s.cols, xf.data(), k, yf.data());
-    });
-    const double t_f32 = MedianPerCall(n_f32, p.repeats, p.calls, [&](int64_t i) {
-      kk::DenseGemvF32(f32.data() + i * weights, s.rows, s.cols, xf.data(), k, yf.data());
-    });
-    const double t_dict = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
-      kk::DictMatvecBatch(dc.View(i), dec, xb.data(), k, yb.data(), isa);
-    });
-    RecordTiming(ctx, s, "dense_bf16_gemv", k, t_bf16, s.weights * 2, "", 0);
-    RecordTiming(ctx, s, "dense_f32_gemv", k, t_f32, s.weights * 4, "dense_bf16_gemv", t_bf16);
-    RecordTiming(ctx, s, kernel, k, t_dict, dict_bytes, "dense_bf16_gemv", t_bf16);
-    std::cout << "kernels " << s.shape << " k=" << k << ": dense bf16 " << t_bf16 * 1e3 << " ms, fp32 " << t_f32 * 1e3
-              << " ms, " << kernel << " " << t_dict * 1e3 << " ms (" << t_bf16 / t_dict << "x vs bf16, "
-              << t_f32 / t_dict << "x vs fp32)\n";
-  }
-  if (!first_shape) return;
-  for (int64_t n : gemm_batches) {
+  for (int64_t n : ParseInts(p.gemm_batches, "gemm_batches", 1, 1 << 16)) {
     const double t_chunk = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
       for (int64_t t0 = 0; t0 < n; t0 += kk::kDictMaxBatch)
-        kk::DictMatvecBatch(dc.View(i), dec, xb.data() + t0 * s.cols, std::min(kk::kDictMaxBatch, n - t0),
-                            yb.data() + t0 * s.rows, isa);
+        kk::DictMatvecBatch(dc.View(i), dec, io.xb.data() + t0 * s.cols, std::min(kk::kDictMaxBatch, n - t0),
+                            io.yb.data() + t0 * s.rows, isa);
     });
-    at::Tensor x = at::from_blob(xf.data(), {n, s.cols}, at::kFloat);
+    at::Tensor x = at::from_blob(io.xf.data(), {n, s.cols}, at::kFloat);
     at::Tensor wd = at::empty({s.rows, s.cols}, at::kFloat);
     const double t_gemm = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
       kk::DictDecompress(dc.View(i), dec, wd.data_ptr<float>(), isa);
@@ -228,6 +213,42 @@ void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment:
     std::cout << "kernels " << s.shape << " n=" << n << ": chunked batch kernel " << t_chunk * 1e3
               << " ms, decompress+GEMM " << t_gemm * 1e3 << " ms\n";
   }
+}
+
+// The dict fused kernel against dense bf16 and fp32 GEMV at each batch, every operand cycled over
+// enough copies to exceed the last-level cache; on the first shape also TimeGemmThreshold.
+void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::Params& p, bool first_shape) {
+  const auto batches = ParseInts(p.batches, "batches", 1, kk::kDenseGemvMaxBatch);
+  const auto gemm_batches = ParseInts(p.gemm_batches, "gemm_batches", 1, 1 << 16);
+  const uint32_t* dec = dict::DecodeTable().data();
+  const kk::CpuIsa isa = kk::BestCpuIsa();
+  const std::string kernel = StrCat("sub1_matvec_", kk::CpuIsaName(isa));  // the stored kernel name
+  const dict::EncodedMatrix enc = dict::Encode(s.sym);
+  const double dict_bytes = double(dict::ExactBytes(enc));
+  const DictCopies dc(enc, CopiesToExceedCache(int64_t(dict_bytes), p.cache_factor));
+  const DenseCopies dense(dict::Decode(enc), p.cache_factor);  // the dense baselines multiply the same weights
+  const int64_t weights = int64_t(s.weights);
+  int64_t kmax = *std::max_element(batches.begin(), batches.end());
+  if (first_shape && !gemm_batches.empty()) kmax = std::max(kmax, *std::max_element(gemm_batches.begin(), gemm_batches.end()));
+  Operands io(kmax, s.rows, s.cols);
+  for (int64_t k : batches) {
+    const double t_bf16 = MedianPerCall(dense.n_bf16, p.repeats, p.calls, [&](int64_t i) {
+      kk::DenseGemvBf16(dense.b16.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data());
+    });
+    const double t_f32 = MedianPerCall(dense.n_f32, p.repeats, p.calls, [&](int64_t i) {
+      kk::DenseGemvF32(dense.f32.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data());
+    });
+    const double t_dict = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
+      kk::DictMatvecBatch(dc.View(i), dec, io.xb.data(), k, io.yb.data(), isa);
+    });
+    RecordTiming(ctx, s, "dense_bf16_gemv", k, t_bf16, s.weights * 2, "", 0);
+    RecordTiming(ctx, s, "dense_f32_gemv", k, t_f32, s.weights * 4, "dense_bf16_gemv", t_bf16);
+    RecordTiming(ctx, s, kernel, k, t_dict, dict_bytes, "dense_bf16_gemv", t_bf16);
+    std::cout << "kernels " << s.shape << " k=" << k << ": dense bf16 " << t_bf16 * 1e3 << " ms, fp32 " << t_f32 * 1e3
+              << " ms, " << kernel << " " << t_dict * 1e3 << " ms (" << t_bf16 / t_dict << "x vs bf16, "
+              << t_f32 / t_dict << "x vs fp32)\n";
+  }
+  if (first_shape) TimeGemmThreshold(ctx, s, p, dc, io, kernel, dict_bytes);
 }
 
 // The timing step of each fused kernel (Codec::fused_kernel), by kernel folder.
