@@ -10,12 +10,12 @@ void RegisterAllCodecs(CodecRegistry& r) {
 }
 
 const CodecRegistry& Codecs() {
-  static const CodecRegistry reg = [] {
-    CodecRegistry r("codec");
-    RegisterAllCodecs(r);
+  static const CodecRegistry* const reg = [] {
+    auto* r = new CodecRegistry("codec");  // never destroyed: usable from any static's destructor
+    RegisterAllCodecs(*r);
     return r;
   }();
-  return reg;
+  return *reg;
 }
 
 }  // namespace qmoe::codecs

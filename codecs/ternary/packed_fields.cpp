@@ -36,12 +36,8 @@ std::span<const T> Read(const FieldViews& p, const std::string& field, const std
 }  // namespace
 
 const char* FieldTypeName(FieldType t) {
-  switch (t) {
-    case FieldType::kI16: return "Short";
-    case FieldType::kI32: return "Int";
-    case FieldType::kBf16: return "BFloat16";
-  }
-  return "?";
+  static const char* const kNames[] = {"Short", "Int", "BFloat16"};  // FieldType order
+  return kNames[int(t)];
 }
 
 int64_t Field::numel() const { return int64_t(bytes.size()) / ElementBytes(type); }
