@@ -10,8 +10,8 @@
 
 #include <cstring>
 
-#include "framework/compressed/compressed_model.h"
-#include "framework/compressed/qmoe_published.h"
+#include "serving/compressed_model.h"
+#include "serving/qmoe_published.h"
 #include "framework/core/error.h"
 #include "framework/io/torch_bin.h"
 #include "framework/model/switch_names.h"

@@ -3,8 +3,7 @@
 
 #include "methods/gptq/gptq_method.h"
 #include "methods/grids/rtn_methods.h"
-#include "methods/dict/dict_method.h"
-#include "methods/rans/rans_method.h"
+#include "methods/codec/codec_method.h"
 
 #include "framework/core/error.h"
 
@@ -19,9 +18,7 @@ void RegisterAllMethods(MethodRegistry& r) {
   RegisterMethod<grids::RtnMethod>(r, "rtn", "round-to-nearest on the min-max grid (identity Hessian)");
   RegisterMethod<grids::TernaryMethod>(r, "ternary", "round-to-nearest on the ternary grid {lo, 0, hi}");
   RegisterMethod<gptq::GptqMethod>(r, "gptq", "MoE-batched GPTQ on the minmax or ternary grid");
-  RegisterMethod<dict::DictMethod>(r, "dict", "ternary (gptq|rtn) + the static 2^16-entry dictionary code of QMoE (§8)");
-  RegisterMethod<rans::RansMethod>(r, "rans", "ternary (gptq|rtn) + rANS over ternary pairs, per-matrix 12-bit frequencies",
-                                  /*version=*/2);  // 2: streams (default 8, was 4)
+  codecs::RegisterCodecMethods(r);  // one method per codec: "dict", "rans"
 }
 
 const MethodRegistry& Methods() {

@@ -21,7 +21,7 @@
 #include <random>
 #include <sstream>
 
-#include "framework/compressed/compressed_model.h"
+#include "serving/compressed_model.h"
 #include "framework/config/config.h"
 #include "framework/core/error.h"
 #include "framework/io/atomic_file.h"

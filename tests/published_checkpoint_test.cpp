@@ -1,5 +1,5 @@
 // The published QMoE layout (noexp.pt / expNN.pt / sizes.pt) works wherever a model directory does:
-// detected once (framework/compressed/model_dir.h), evaluated by `eval`, evaluated without further
+// detected once (serving/model_dir.h), evaluated by `eval`, evaluated without further
 // compression by `compress`, and served from its packed codes by `runtime`. On a tiny directory
 // written here (vocabulary sized for the shipped tokenizer, so the committed validation data runs).
 #include <ATen/ATen.h>
@@ -14,9 +14,9 @@
 #include "experiments/compress/compress_experiment.h"
 #include "experiments/eval/eval_experiment.h"
 #include "experiments/runtime/runtime_experiment.h"
-#include "framework/compressed/model_dir.h"
-#include "framework/compressed/published_fixture.h"
-#include "framework/compressed/qmoe_published.h"
+#include "serving/model_dir.h"
+#include "serving/published_fixture.h"
+#include "serving/qmoe_published.h"
 #include "framework/data/samples.h"
 
 namespace qmoe {

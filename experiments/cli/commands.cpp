@@ -17,7 +17,7 @@
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/results_cli.h"
-#include "methods/dict/codec_cli.h"
+#include "codecs/codec_cli.h"
 #include "methods/method.h"
 
 namespace qmoe {
@@ -241,7 +241,7 @@ int CmdReport(const std::vector<std::string>& args) {
   return RunReportCommand(rest, db, std::cout);
 }
 
-int CmdCodec(const std::vector<std::string>& args) { return dict::RunCodecCommand(args, std::cout); }
+int CmdCodec(const std::vector<std::string>& args) { return codecs::RunCodecCommand(args, std::cout); }
 
 // `qmoe eval model=NAME [data.*=...]` = `qmoe run experiment=eval model=NAME ...`.
 int CmdEval(const std::vector<std::string>& args) {

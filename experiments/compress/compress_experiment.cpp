@@ -9,7 +9,7 @@
 
 #include "experiments/compress/pipeline.h"
 #include "experiments/eval/eval_experiment.h"
-#include "framework/compressed/model_dir.h"
+#include "serving/model_dir.h"
 #include "framework/core/error.h"
 #include "framework/data/samples.h"
 #include "framework/model/model_tokenizer.h"
@@ -202,7 +202,7 @@ void CompressExperiment::Preflight(const Params& p, const std::map<std::string, 
 
 void CompressExperiment::Run(RunContext& ctx) {
   const SwitchConfig cfg = ResolveSectionConfig(FromParamMap<SwitchConfig>(ctx.sections.at("model")));
-  if (IsCompressedModelDir(cfg.path)) {  // nothing left to compress (framework/compressed/model_dir.h)
+  if (IsCompressedModelDir(cfg.path)) {  // nothing left to compress (serving/model_dir.h)
     std::cerr << "compress: model.path '" << cfg.path << "' is already compressed ("
               << ModelDirLayoutName(DetectModelDirLayout(cfg.path)) << " layout): compressing no further, evaluating it\n";
     return EvalExperiment(EvalExperiment::Params{}).Run(ctx);

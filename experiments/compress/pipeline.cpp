@@ -7,7 +7,7 @@
 #include <iostream>
 #include <fstream>
 
-#include "framework/compressed/compressed_model.h"
+#include "serving/compressed_model.h"
 #include "framework/core/error.h"
 #include "framework/core/progress.h"
 #include "framework/model/switch_names.h"

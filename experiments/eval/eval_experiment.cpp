@@ -1,6 +1,6 @@
 #include "experiments/eval/eval_experiment.h"
 
-#include "framework/compressed/model_dir.h"
+#include "serving/model_dir.h"
 
 #include <ATen/ATen.h>
 
@@ -12,7 +12,7 @@
 
 #include "experiments/eval/router_forward.h"
 #include "experiments/eval/span_loss.h"
-#include "framework/compressed/compressed_model.h"
+#include "serving/compressed_model.h"
 #include "framework/core/error.h"
 #include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
@@ -59,7 +59,7 @@ SwitchConfig ResolveSectionConfig(const SwitchConfig& section) {
 
 std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resolved) {
   // Compressed directories (qmoe.json, or the published noexp.pt/expNN.pt) evaluate through the
-  // same forward pass (framework/compressed/model_dir.h).
+  // same forward pass (serving/model_dir.h).
   return OpenModelDirWeights(resolved.path);
 }
 

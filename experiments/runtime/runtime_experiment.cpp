@@ -9,8 +9,8 @@
 #include <map>
 
 #include "experiments/compress/compress_experiment.h"
-#include "framework/compressed/model_dir.h"
-#include "framework/compressed/sub1_expert.h"
+#include "serving/model_dir.h"
+#include "serving/dict_experts.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
@@ -68,7 +68,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   cfg.name = yaml_cfg.name;
   cfg.tokenizer = yaml_cfg.tokenizer;
 
-  Sub1ExpertsOptions so;
+  DictExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
   auto experts = OpenPackedExperts(*cw, cfg, so);
   SwitchModel comp(cfg, cw);

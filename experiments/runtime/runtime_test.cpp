@@ -12,13 +12,14 @@
 #include <fstream>
 #include <sstream>
 
-#include "framework/compressed/compressed_model.h"
+#include "serving/compressed_model.h"
 #include "framework/core/error.h"
 #include "framework/data/samples.h"
 #include "framework/model/random_weights.h"
 #include "framework/model/switch_names.h"
-#include "methods/dict/dict_codec.h"
-#include "methods/dict/dict_method.h"
+#include "codecs/dict/dict_codec.h"
+#include "methods/codec/codec_method.h"
+#include "methods/codec/packed_tensors.h"
 
 namespace qmoe {
 namespace {
@@ -45,7 +46,7 @@ void WriteCompressed(const SwitchConfig& cfg, const fs::path& dir) {
   std::stringstream text;
   text << f.rdbuf();
   auto w = RandomSwitchWeights(cfg, 5, at::kFloat, 3.0);
-  CompressedModelWriter writer(dir / "comp", "dict", ToParamMap(dict::InnerParams{}), 1, text.str());
+  CompressedModelWriter writer(dir / "comp", "dict", ToParamMap(codecs::InnerParams{}), 1, text.str());
   for (Stack s : {Stack::kEncoder, Stack::kDecoder})
     for (int64_t b = 0; b < cfg.NumBlocks(s); ++b) {
       if (!cfg.IsSparse(s, b)) continue;
@@ -59,10 +60,10 @@ void WriteCompressed(const SwitchConfig& cfg, const fs::path& dir) {
           at::Tensor hi = at::clamp_min(std::get<0>(x.max(1, true)), 0).to(at::kBFloat16).to(at::kFloat);
           at::Tensor lo = at::clamp_max(std::get<0>(x.min(1, true)), 0).to(at::kBFloat16).to(at::kFloat);
           at::Tensor q = at::where(x > hi / 2, hi, at::where(x < lo / 2, lo, at::zeros_like(x))).contiguous();
-          auto enc = dict::Encode(dict::SymbolsFromTernary(q.data_ptr<float>(), q.size(0), q.size(1),
-                                                           dict::SymbolMode::kReference));
+          auto enc = dict::Encode(ternary::SymbolsFromTernary(q.data_ptr<float>(), q.size(0), q.size(1),
+                                                           ternary::SymbolMode::kReference));
           MatrixResult r;
-          r.packed = dict::PackEncoded(enc);
+          r.packed = codecs::ToTensors(dict::Pack(enc));
           r.storage_bits = 8.0 * double(dict::ExactBytes(enc));
           results.push_back(std::move(r));
           names.push_back(name);
@@ -126,7 +127,7 @@ TEST(RuntimeExperiment, TimesSharedBaselineAndWritesMetrics) {
   EXPECT_NEAR(MetricValue(*c.db, c.run_id, "tokens_per_second_compressed"), 5.0 / tc, 1e-9 * 5.0 / tc);
   EXPECT_GT(MetricValue(*c.db, c.run_id, "expert_packed_bytes"), 0.0);
   // Kernels vs dequantized experts: the logits differ only by bf16 activation rounding (bounded in
-  // sub1_expert_test); the inputs are deterministic and no greedy step of this model is that close
+  // dict_experts_test); the inputs are deterministic and no greedy step of this model is that close
   // to a tie, so every token agrees (a wrong expert, layer or dtype path would not).
   EXPECT_EQ(MetricValue(*c.db, c.run_id, "simulated_token_agreement"), 1.0);
   EXPECT_EQ(MetricValue(*c.db, c.run_id, "generated_token_agreement"), -1e300);  // dense baseline only

@@ -26,37 +26,55 @@ void FallBack(at::Tensor& H, const at::Tensor& bad, const std::string& why, Prep
   }
 }
 
+// The grid of one column: per-row parameters a, b (scale/zero, or the ternary levels lo/hi).
+struct ColumnGrid {
+  const grids::GridSpec& spec;
+  int64_t maxq;  // top code of a min-max grid (0 for ternary)
+  const float* a;
+  const float* b;
+};
+
+// What one column step reads and writes: column j of W (updated in place by earlier steps), the
+// k columns after it in the block (stride r, updated here), and per row the dequantized value, the
+// code, the scaled error and the accumulated proxy loss.
+struct ColumnIo {
+  const float* w;
+  float* rest;
+  int64_t k;
+  float* deq;
+  uint8_t* codes;
+  float* err;
+  float* loss;
+};
+
 // One column step of the lazy block for one expert, in plain loops over the r rows (the torch
 // version spent most of its time dispatching ~15 small ops per column). Same arithmetic as
 // grids::QuantizeOnGrid (round half to even, float ops in the same order), so an identity
-// Hessian still gives RTN bit for bit.
-//   w [r]: column j (updated in place by earlier steps), a, b [r]: its grid, d = U[j, j],
-//   u [k]: U[j, j+1 : j+1+k], rest: the k following columns (stride r), err [r]: out.
-void ColumnStep(const grids::GridSpec& spec, int64_t maxq, int64_t r, const float* w, const float* a, const float* b,
-                float d, const float* u, int64_t k, float* rest, float* deq, uint8_t* codes, float* err,
-                float* loss) {
-  const bool ternary = spec.kind == grids::GridKind::kTernary;
-  const float fmaxq = static_cast<float>(maxq);
+// Hessian still gives RTN bit for bit. d = U[j, j], u [k] = U[j, j+1 : j+1+k].
+void ColumnStep(const ColumnGrid& g, int64_t r, float d, const float* u, const ColumnIo& io) {
+  const bool ternary = g.spec.kind == grids::GridKind::kTernary;
+  const float fmaxq = static_cast<float>(g.maxq);
+  const float *w = io.w, *a = g.a, *b = g.b;
   for (int64_t i = 0; i < r; ++i) {
     float q;
     if (ternary) {
       const bool up = w[i] > b[i] / 2.0f, down = w[i] < a[i] / 2.0f;
       q = up ? b[i] : (down ? a[i] : 0.0f);
-      codes[i] = static_cast<uint8_t>(up * 2 + down);
+      io.codes[i] = static_cast<uint8_t>(up * 2 + down);
     } else {
       const float t = std::clamp(std::nearbyint(w[i] / a[i]) + b[i], 0.0f, fmaxq);
       q = a[i] * (t - b[i]);
-      codes[i] = static_cast<uint8_t>(t);
+      io.codes[i] = static_cast<uint8_t>(t);
     }
-    deq[i] = q;
+    io.deq[i] = q;
     const float diff = w[i] - q;
-    err[i] = diff / d;
-    loss[i] += diff * diff / (d * d) / 2.0f;
+    io.err[i] = diff / d;
+    io.loss[i] += diff * diff / (d * d) / 2.0f;
   }
-  for (int64_t t = 0; t < k; ++t) {  // rest[t] -= u[t] · err
-    float* col = rest + t * r;
+  for (int64_t t = 0; t < io.k; ++t) {  // rest[t] -= u[t] · err
+    float* col = io.rest + t * r;
     const float ut = u[t];
-    for (int64_t i = 0; i < r; ++i) col[i] -= ut * err[i];
+    for (int64_t i = 0; i < r; ++i) col[i] -= ut * io.err[i];
   }
 }
 
@@ -179,9 +197,10 @@ GridQuantized GptqLoop(const at::Tensor& W, const at::Tensor& U, const GptqOptio
         // original position when static groups meet act-order).
         const int64_t group = !grouped ? 0 : (o.static_groups && permp) ? permp[e * c + j] / gs : j / gs;
         const float* ue = up + e * c * c + j * c;  // row j of U[e]
-        ColumnStep(spec, maxq, r, wt + (e * c + j) * r, ap + (e * ng + group) * r, bp + (e * ng + group) * r, ue[j],
-                   ue + j + 1, i2 - j - 1, wt + (e * c + j + 1) * r, deqp + (e * c + j) * r, codep + (e * c + j) * r,
-                   errp + (j - i1) * r, lossp + e * r);
+        const ColumnGrid grid{spec, maxq, ap + (e * ng + group) * r, bp + (e * ng + group) * r};
+        const ColumnIo io{wt + (e * c + j) * r,   wt + (e * c + j + 1) * r, i2 - j - 1, deqp + (e * c + j) * r,
+                          codep + (e * c + j) * r, errp + (j - i1) * r,     lossp + e * r};
+        ColumnStep(grid, r, ue[j], ue + j + 1, io);
       }
       if (i2 < c) {
         // W[i2:] -= U[block, i2:]ᵀ · E_block, in the transposed layout.

@@ -1,4 +1,4 @@
-// MoE-batched GPTQ (qmoe-method.md §6.1 + §6.2) on any §7 grid.
+// MoE-batched GPTQ (one Hessian per expert, experts in one batch) on any grid of methods/grids.
 //
 // All G matrices of a QuantTarget ([G, r, c] weights, [G, c, c] Hessians H = XᵀX) run through
 // every step together: damping λ_e = max(damp·mean(diag H_e), 1e-6) per expert, U = upper

@@ -25,7 +25,7 @@ class GptqMethod : public Method {
     bool static_groups = false;
     template <class V>
     void Visit(V&& v) {
-      v(grid, "grid", "quantization grid (§7)", Choices{{"minmax", "ternary"}});
+      v(grid, "grid", "quantization grid", Choices{{"minmax", "ternary"}});
       v(bits, "bits", "bits per weight of the minmax grid (ignored by ternary)", Range{2, 8});
       v(group_size, "group_size", "columns per grid group, re-fitted from updated weights; 0 = full row",
         Range{0, 1 << 30});

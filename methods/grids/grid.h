@@ -1,4 +1,4 @@
-// Quantization grids of qmoe-method.md §7, batched over any leading dims (experts, rows).
+// Quantization grids (min-max and ternary), batched over any leading dims (experts, rows).
 //
 // A grid is fitted per (expert, row[, group]) from a slice of weights, then applied elementwise:
 //   minmax:  lo = min(min w, 0), hi = max(max w, 0) (lo == hi == 0 -> -1/+1),
@@ -7,7 +7,7 @@
 //   ternary: levels {lo, 0, hi}; q(x) = hi if x > hi/2, lo if x < lo/2, else 0 (strict).
 // All arithmetic is fp32; rhe = round half to even (at::round, std::nearbyint).
 // Codes: minmax code = clamp(rhe(x/s) + z, 0, maxq); ternary code 0 = zero, 1 = lo, 2 = hi
-// (the symbol numbering of §8.1).
+// (the symbol numbering of codecs/ternary).
 #pragma once
 #include <ATen/core/Tensor.h>
 

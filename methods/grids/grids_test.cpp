@@ -1,4 +1,4 @@
-// Tests of the §7 grids (hand rows with exact outputs, torch path == scalar _ref twin), the packed
+// Tests of the quantization grids (hand rows with exact outputs, torch path == scalar _ref twin), the packed
 // format (round trip, exact storage) and the bf16 / rtn / ternary methods.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Calibration-free methods on the §7 grids: "bf16" (passthrough baseline), "rtn" (round-to-
+// Calibration-free methods on the grids of grid.h: "bf16" (passthrough baseline), "rtn" (round-to-
 // nearest on the minmax grid) and "ternary" (round-to-nearest on the ternary grid).
 // Registered in methods/all_methods.cpp; keys and parameter names are permanent.
 #pragma once
