@@ -120,6 +120,21 @@ class RunLog {
   std::streambuf* old_err_ = nullptr;
 };
 
+// Config keys added after results were first recorded. While one holds the value that reproduces
+// the behaviour from before it existed, it stays out of the run key, so databases written before it
+// resume instead of recomputing every point. Append here whenever a key joins a config group.
+void DropLateKeysAtTheirOldMeaning(YAML::Node& keyed) {
+  struct LateKey { const char* section; const char* key; const char* old_meaning; };
+  static const LateKey kLate[] = {{"data", "c4_dir", ""}, {"data", "redpajama_dir", ""},
+                                  {"data", "long_documents", "chunk"}, {"model", "tokenizer", ""}};
+  for (const LateKey& k : kLate) {
+    YAML::Node section = keyed[k.section];
+    if (section && section.IsMap() && section[k.key] && section[k.key].IsScalar() &&
+        section[k.key].as<std::string>() == k.old_meaning)
+      section.remove(k.key);
+  }
+}
+
 }  // namespace
 
 std::string DefaultConfigDir() {
@@ -193,6 +208,7 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   keyed.remove("launcher");  // nor where it runs
   for (const auto& k : ex.not_in_run_key)
     if (keyed["experiment"] && keyed["experiment"].IsMap()) keyed["experiment"].remove(k);
+  DropLateKeysAtTheirOldMeaning(keyed);
   std::string version = StrCat("qmoe ", QMOE_VERSION, "; experiment ", p.experiment, " v", ex.version);
   if (ex.uses_method && root["method"]) {
     p.method = Scalar(root, "method", "name");

@@ -40,6 +40,14 @@ TEST(RunKey, SeedEntersOnlyWhereSomethingIsDrawn) {
   EXPECT_NE(Plan({"experiment=matrix"}).key, Plan({"experiment=matrix", "seed=1"}).key);
 }
 
+// Databases written before later config keys existed must resume: these keys are the ones the
+// first released version computed for the same points (printed by its `qmoe sweep --dry-run`).
+TEST(RunKey, UnchangedForPointsRecordedBeforeLaterKeys) {
+  EXPECT_EQ(Plan({"experiment=compress", "method=bf16"}).key.substr(0, 12), "174d196eece1");
+  EXPECT_EQ(Plan({"experiment=compress", "method=dict"}).key.substr(0, 12), "5800ffbab185");
+  EXPECT_EQ(Plan({"experiment=eval"}).key.substr(0, 12), "8887fc94c90c");
+}
+
 TEST(Preflight, CappedCalibrationNeedsAllowCapped) {
   // switch-tiny-32 at 2x asks for round(2 · 78.125 · 32) = 5000 samples; the split has fewer.
   const std::vector<std::string> o = {"experiment=compress", "model=switch-tiny-32", "method=gptq",
