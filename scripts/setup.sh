@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build pkg-config git ccache
   libtorch-dev libopenblas0-pthread      # LibTorch; OpenBLAS, else the 78x slower reference BLAS is used
-  libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev
+  libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev   # zlib: gzip C4 shards
   libgtest-dev libgmock-dev libbenchmark-dev
   sentencepiece                          # spm_train / spm_encode, run out of process
   jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
