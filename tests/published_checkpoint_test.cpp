@@ -88,7 +88,7 @@ TEST(PublishedCheckpoint, EvalCompressAndRuntimeTakeItAsModelPath) {
   auto eval = RunOn(EvalExperiment(EvalExperiment::Params{}), cfg, db);
   ASSERT_TRUE(eval.count("loss_nats"));
   EXPECT_TRUE(std::isfinite(eval["loss_nats"]));
-  EXPECT_EQ(eval["n_samples"], 2.0 * 6);  // six shipped validation domains
+  EXPECT_EQ(eval["validation_samples"], 2.0 * 6);  // six shipped validation domains
 
   // compress: no further compression (no compress_seconds, nothing saved), the same evaluation.
   CompressExperiment::Params cp;

@@ -14,7 +14,8 @@ namespace qmoe {
 // Loads the tokenizer for `model` (model.tokenizer when set, else dp.tokenizer; relative paths are
 // tried against the working directory, then `repo_root`) and checks that it fits the model: every
 // id below vocab_size (embedding rows), the T5 sentinels in the top rows (rows = pieces + sentinels
-// padded by fewer than kMaxVocabPadding rows, as T5's 32100 ids in 32128 rows), and pad/eos ids
+// padded by fewer than kMaxVocabPadding rows, as T5's 32100 ids in 32128 rows; waived for a
+// synthetic checkpoint, whose rows carry no meaning), and pad/eos ids
 // equal to the model's. A missing file or a misfit is one Error naming the tokenizer file, the model
 // and both sizes.
 data::Tokenizer LoadModelTokenizer(const data::DataParams& dp, const std::string& repo_root, const SwitchConfig& model);

@@ -48,6 +48,12 @@ TEST(ModelTokenizer, MisfitsNameFileModelAndSizes) {
   EXPECT_NE(t5.find("sentinels would be ids 8000..8099"), std::string::npos) << t5;
   EXPECT_NE(t5.find("32128 embedding rows"), std::string::npos) << t5;
   EXPECT_NE(ErrorOf(tok, Model(8100 + kMaxVocabPadding)), "");  // the first misfit
+  // A synthetic checkpoint at T5's shapes (qmoe synth) has no trained sentinel rows: ids must fit.
+  SwitchConfig synthetic = Model(32128);
+  synthetic.synthetic = true;
+  EXPECT_EQ(ErrorOf(tok, synthetic), "");
+  synthetic.vocab_size = 4096;
+  EXPECT_NE(ErrorOf(tok, synthetic).find("only 4096 embedding rows"), std::string::npos);
   SwitchConfig eos = Model(8128);
   eos.eos_token_id = 2;
   EXPECT_NE(ErrorOf(tok, eos).find("pad/eos ids are 0/1 but the model's are 0/2"), std::string::npos) << ErrorOf(tok, eos);

@@ -145,6 +145,7 @@ SwitchConfig ParseHfConfig(const std::string& text, const fs::path& file, std::v
   c.relative_attention_max_distance = Optional<int64_t>(j, "relative_attention_max_distance", 128, file);
   c.layer_norm_epsilon = Optional<double>(j, "layer_norm_epsilon", 1e-6, file);
   c.is_full_sparse = Optional<bool>(j, "is_full_sparse", false, file);
+  c.synthetic = Optional<bool>(j, "qmoe_synthetic", false, file);
   c.pad_token_id = Optional<int64_t>(j, "pad_token_id", 0, file);
   c.eos_token_id = Optional<int64_t>(j, "eos_token_id", 1, file);
   // Hub configs carry capacity 64 (training); QMoE evaluates without drops.

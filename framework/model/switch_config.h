@@ -37,6 +37,9 @@ struct SwitchConfig {
   double layer_norm_epsilon = 1e-6;
   int64_t expert_capacity = 0;  // tokens per expert per sample; 0 = never drop
   bool is_full_sparse = false;  // every block of both stacks is MoE (c-2048)
+  // Read from config.json's "qmoe_synthetic" (written by `qmoe synth`); not a config key: random
+  // weights at a real model's shapes, whose token ids carry no meaning.
+  bool synthetic = false;
   int64_t pad_token_id = 0;     // also the decoder start token
   int64_t eos_token_id = 1;
 
