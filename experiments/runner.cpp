@@ -12,6 +12,7 @@
 #include <streambuf>
 
 #include "experiments/experiment.h"
+#include "experiments/synth/synth_command.h"
 #include "experiments/section_schemas.h"
 #include "framework/core/error.h"
 #include "framework/core/hash.h"
@@ -234,6 +235,9 @@ PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool v
   rec.seed = plan.seed;
   rec.host = HostName();
   rec.params = FlattenConfig(plan.cfg.root);
+  // A synthetic checkpoint is labelled in every run on it, so no report mistakes it for a trained model.
+  if (!plan.model.empty() && synth::IsSyntheticCheckpoint(Scalar(plan.cfg.root, "model", "path")))
+    rec.params["model.synthetic"] = "true";
   int64_t run_id = db.BeginRun(rec);
 
   // Hydra-style per-run record: the resolved config, the overrides and the log.

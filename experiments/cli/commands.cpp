@@ -3,11 +3,13 @@
 #include <iostream>
 
 #include "experiments/cli/report.h"
+#include "experiments/cli/run_summary.h"
 #include "experiments/eval/forward_command.h"
 #include "experiments/experiment.h"
 #include "experiments/train/trainer.h"
 #include "experiments/runner.h"
 #include "experiments/sweep.h"
+#include "experiments/synth/synth_command.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/results_cli.h"
@@ -69,7 +71,9 @@ int CmdRun(const std::vector<std::string>& args) {
   PointOutcome r = RunPoint(plan, "", true);
   if (r == PointOutcome::kFailed) return 1;
   // Show what was recorded, so the main job ends with a readable result.
-  return RunResultsCommand({"show", plan.key.substr(0, 16)}, plan.db_path, std::cout);
+  const int rc = RunResultsCommand({"show", plan.key.substr(0, 16)}, plan.db_path, std::cout);
+  PrintRunSummary(plan, std::cout);
+  return rc;
 }
 
 // A sweep worker: one point, recorded in the database; exit 1 when the run failed.
@@ -173,6 +177,7 @@ const std::map<std::string, Command>& Commands() {
       {"methods", CmdMethods},   {"experiments", CmdExperiments},
       {"results", CmdResults},   {"codec", CmdCodec},       {"report", CmdReport},       {"_point", CmdPoint},
       {"train", TrainCommand},   {"eval", CmdEval},     {"forward", ForwardCommand},
+      {"synth", synth::SynthCommand},
   };
   return table;
 }

@@ -29,6 +29,8 @@ commands:
   eval [overrides]             span-corruption loss and perplexity per domain (= run experiment=eval),
                                e.g. qmoe eval model=switch-tiny-32, or model.path=DIR of a compressed model
   train --recipe FILE          train a Switch model on the CPU (configs/train/*.yaml) [--resume]
+  synth model=NAME out=DIR     write a SYNTHETIC checkpoint with a configs/model entry's true shapes
+        [layers=N experts=E seed=S shard_mb=M]   (for measuring rate, memory and speed at real scale)
   forward --model DIR          logits of given encoder/decoder ids: --input FILE(.json|.safetensors)
                                --output FILE.safetensors [--dtype float32|bfloat16]
 
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   // Commands that compute: make sure OpenBLAS runs the kernels this CPU supports (see
   // framework/core/openblas_core.h); the others start faster without a possible re-exec.
-  if (cmd == "run" || cmd == "sweep" || cmd == "eval" || cmd == "train" || cmd == "forward" || cmd == "_point")
+  if (cmd == "run" || cmd == "sweep" || cmd == "eval" || cmd == "train" || cmd == "forward" || cmd == "synth" || cmd == "_point")
     qmoe::MaybeReexecForOpenBlas(argv);
   args.erase(args.begin());
   for (const std::string& a : args)

@@ -114,6 +114,17 @@ std::optional<std::string> ResultsDb::RunStatus(const std::string& key) {
   return status;
 }
 
+std::map<std::string, double> ResultsDb::RunLevelMetrics(const std::string& key) {
+  SqlStmt& st = Cached(
+      "SELECT m.name, m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.key = ?1 AND m.layer = '' "
+      "AND m.expert = -1 AND m.matrix = '' AND m.domain = '' AND m.value IS NOT NULL");
+  st.Bind(1, key);
+  std::map<std::string, double> out;
+  while (st.Step("RunLevelMetrics")) out[st.Text(0)] = st.Double(1);
+  st.Reset();
+  return out;
+}
+
 int64_t ResultsDb::BeginRun(const RunRecord& r) {
   QMOE_CHECK(!r.key.empty(), "BeginRun: the run key is empty (results database '", path_, "')");
   QMOE_CHECK(!r.experiment.empty(), "BeginRun: run ", r.key.substr(0, 16), " has no experiment (results database '",

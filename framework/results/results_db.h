@@ -79,6 +79,9 @@ class ResultsDb {
 
   // Status of a run with this key: "done", "failed", "running", or nullopt when absent.
   std::optional<std::string> RunStatus(const std::string& key);
+  // The run-level metrics (no layer/expert/matrix/domain label) of the run with `key`; empty when
+  // there is no such run. NULL values are left out.
+  std::map<std::string, double> RunLevelMetrics(const std::string& key);
   // Inserts a run in status "running" (replacing an earlier failed or interrupted run with the
   // same key, and deleting its params, metrics and timings) and returns its id. A key that is
   // already done is an Error: callers check RunStatus first.

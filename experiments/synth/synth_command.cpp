@@ -1,0 +1,204 @@
+#include "experiments/synth/synth_command.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "experiments/runner.h"
+#include "experiments/synth/synth_weights.h"
+#include "framework/core/error.h"
+#include "framework/core/memory_stats.h"
+#include "framework/core/strings.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/safetensors.h"
+#include "framework/model/switch_names.h"
+
+namespace qmoe::synth {
+namespace fs = std::filesystem;
+namespace {
+
+// Tensors grouped into shards of at most `shard_bytes` (a bigger tensor gets a shard of its own).
+std::vector<std::vector<TensorShape>> PlanShards(const std::vector<TensorShape>& all, uint64_t shard_bytes,
+                                                 uint64_t* total) {
+  std::vector<std::vector<TensorShape>> shards(1);
+  uint64_t in_shard = 0;
+  *total = 0;
+  for (const TensorShape& ts : all) {
+    uint64_t bytes = 2;  // bf16
+    for (int64_t d : ts.shape) bytes *= static_cast<uint64_t>(d);
+    if (!shards.back().empty() && in_shard + bytes > shard_bytes) shards.emplace_back(), in_shard = 0;
+    shards.back().push_back(ts);
+    in_shard += bytes;
+    *total += bytes;
+  }
+  return shards;
+}
+
+void WriteText(const fs::path& path, const std::string& text) {
+  AtomicFile f(path);
+  f.Write(text.data(), text.size());
+  f.Commit();
+}
+
+std::string ShardName(size_t k, size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", k + 1, n);
+  return buf;
+}
+
+std::string ModelCard(const SynthOptions& o, const SynthSummary& s) {
+  const SwitchConfig& c = o.cfg;
+  std::ostringstream md;
+  md << "# " << c.name << " (SYNTHETIC)\n\n"
+     << "**Synthetic weights, not a trained model.** Written by `qmoe synth` with the true shapes of `"
+     << c.name << "` so that compression rate, memory and speed can be measured at real scale. Its losses "
+     << "mean nothing; quality claims belong to trained models.\n\n"
+     << "| | |\n|---|---|\n"
+     << "| architecture | d_model " << c.d_model << ", d_ff " << c.d_ff << ", " << c.num_heads << "x" << c.d_kv
+     << " heads, " << c.num_layers << "+" << c.num_decoder_layers << " blocks, " << c.num_experts
+     << " experts, vocab " << c.vocab_size << (c.tie_word_embeddings ? ", tied" : ", untied") << " embeddings |\n"
+     << "| parameters | " << c.NumParams() << " (" << c.NumExpertParams() << " in experts), stored in bf16 |\n"
+     << "| files | " << s.shards << " safetensors shards, " << s.bytes << " bytes of tensors |\n"
+     << "| seed | " << o.seed << " |\n"
+     << "| experts | exponential-power law exp(-|x/a|^" << o.expert_shape
+     << ") with HF's standard deviation (wi d_model^-1/2, wo d_ff^-1/2) |\n"
+     << "| dense weights | Hugging Face SwitchTransformers initialisation; norms 1 |\n"
+     << "| tokenizer | `spiece.model`: qmoe's own 8000-piece tokenizer (not T5's) |\n"
+     << "| command | `" << o.command_line << "` |\n\n"
+     << "`config.json` carries `\"qmoe_synthetic\": true`; runs on this model record `model.synthetic = true`.\n";
+  return md.str();
+}
+
+}  // namespace
+
+SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  o.cfg.Validate("qmoe synth");
+  QMOE_CHECK(!fs::exists(o.out / "config.json") && !fs::exists(o.out / "model.safetensors.index.json"),
+             "qmoe synth: ", o.out.string(), " already holds a checkpoint; choose another out= or delete it");
+  QMOE_CHECK(fs::exists(o.tokenizer), "qmoe synth: tokenizer ", o.tokenizer.string(), " not found");
+  fs::create_directories(o.out);
+
+  uint64_t total = 0;
+  const auto shards = PlanShards(SwitchTensorShapes(o.cfg), o.shard_bytes, &total);
+  const uint64_t free_bytes = fs::space(o.out).available;
+  QMOE_CHECK(free_bytes > total + total / 50, "qmoe synth: ", o.out.string(), " has ", free_bytes >> 20,
+             " MiB free but the checkpoint needs ", total >> 20, " MiB");
+
+  SynthSummary s;
+  s.shards = static_cast<int64_t>(shards.size());
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < shards.size(); ++k) {
+    // Only this shard's tensors are alive: peak memory is one shard plus one fp32 tensor.
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const TensorShape& ts : shards[k]) {
+      tensors.emplace_back(ts.name, SynthTensor(o.cfg, ts, o.seed, o.expert_shape).to(at::kBFloat16));
+      weight_map[ts.name] = ShardName(k, shards.size());
+    }
+    WriteSafetensors(o.out / ShardName(k, shards.size()), tensors, {{"format", "pt"}, {"qmoe_synthetic", "true"}});
+    s.tensors += static_cast<int64_t>(tensors.size());
+    std::cerr << "qmoe synth: shard " << k + 1 << "/" << shards.size() << " (" << tensors.size() << " tensors)\n";
+  }
+  s.bytes = total;
+  nlohmann::ordered_json index;
+  index["metadata"] = {{"total_size", total}, {"qmoe_synthetic", true}};
+  index["weight_map"] = weight_map;
+  WriteText(o.out / "model.safetensors.index.json", index.dump(2) + "\n");
+
+  fs::copy_file(o.tokenizer, o.out / "spiece.model", fs::copy_options::overwrite_existing);
+  // config.json last: a directory without it is visibly incomplete.
+  const fs::path tmp_dir = o.out / ".config.tmp";
+  fs::create_directories(tmp_dir);
+  WriteHfConfig(o.cfg, tmp_dir);
+  nlohmann::ordered_json cj = nlohmann::ordered_json::parse(std::ifstream(tmp_dir / "config.json"));
+  fs::remove_all(tmp_dir);
+  cj["qmoe_synthetic"] = true;
+  cj["qmoe_synthetic_seed"] = o.seed;
+  cj["qmoe_synthetic_expert_shape"] = o.expert_shape;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.peak_rss_bytes = PeakRssBytes();
+  WriteText(o.out / "README.md", ModelCard(o, s));
+  WriteText(o.out / "config.json", cj.dump(2) + "\n");
+  return s;
+}
+
+bool IsSyntheticCheckpoint(const std::string& model_dir) {
+  if (model_dir.empty()) return false;
+  for (const fs::path& dir : {fs::path(model_dir), fs::path(QMOE_SOURCE_DIR) / model_dir}) {
+    std::ifstream in(dir / "config.json");
+    if (!in) continue;
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    return !j.is_discarded() && j.is_object() && j.value("qmoe_synthetic", false) == true;
+  }
+  return false;
+}
+
+int SynthCommand(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> kv;
+  std::string config_dir = DefaultConfigDir();
+  const std::vector<std::string> keys = {"model", "out", "layers", "experts", "seed", "shard_mb", "shape"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--configs" && i + 1 < args.size()) {
+      config_dir = args[++i];
+      continue;
+    }
+    const auto eq = args[i].find('=');
+    QMOE_CHECK(eq != std::string::npos, "qmoe synth: expected key=value, got '", args[i],
+               "'; usage: qmoe synth model=NAME out=DIR [layers=N] [experts=E] [seed=S] [shard_mb=M] [shape=BETA]");
+    const std::string k = args[i].substr(0, eq);
+    QMOE_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), "qmoe synth: unknown key '", k, "'",
+               DidYouMean(k, keys), "; keys: ", Join(keys, " "));
+    kv[k] = args[i].substr(eq + 1);
+  }
+  QMOE_CHECK(kv.count("model") && kv.count("out"), "qmoe synth: model= and out= are required, e.g. "
+             "qmoe synth model=switch-base-128 out=/scratch/base128");
+  auto number = [&](const std::string& k, int64_t lo, int64_t hi) {
+    const std::string& v = kv.at(k);
+    char* end = nullptr;
+    const long long n = std::strtoll(v.c_str(), &end, 10);
+    QMOE_CHECK(!v.empty() && *end == '\0' && n >= lo && n <= hi, "qmoe synth: ", k, " expects an integer in [",
+               lo, ", ", hi, "], got '", v, "'");
+    return static_cast<int64_t>(n);
+  };
+
+  const ComposedConfig composed = ComposeConfig(config_dir, {"model=" + kv.at("model")});
+  const auto typed = ValidateConfig(composed, BuildSchema(composed));
+  SynthOptions o;
+  o.cfg = FromParamMap<SwitchConfig>(typed.at("model"));
+  o.cfg.path = "";
+  if (kv.count("layers")) o.cfg.num_layers = o.cfg.num_decoder_layers = number("layers", 1, 10000);
+  if (kv.count("experts")) o.cfg.num_experts = number("experts", 1, 1000000);
+  if (kv.count("seed")) o.seed = static_cast<uint64_t>(number("seed", 0, INT64_MAX));
+  if (kv.count("shard_mb")) o.shard_bytes = static_cast<uint64_t>(number("shard_mb", 1, 1 << 30)) << 20;
+  if (kv.count("shape")) {
+    const std::string& v = kv.at("shape");
+    char* end = nullptr;
+    o.expert_shape = std::strtod(v.c_str(), &end);
+    QMOE_CHECK(!v.empty() && *end == '\0' && o.expert_shape >= 0.5 && o.expert_shape <= 8, "qmoe synth: shape expects "
+               "the exponent beta of the experts' law in [0.5, 8] (2 = Gaussian), got '", v, "'");
+  }
+  o.out = kv.at("out");
+  o.tokenizer = fs::exists("data/tokenizer/spiece.model") ? fs::path("data/tokenizer/spiece.model")
+                                                          : fs::path(QMOE_SOURCE_DIR) / "data/tokenizer/spiece.model";
+  o.command_line = "qmoe synth " + Join(args, " ");
+
+  const SynthSummary s = WriteSyntheticCheckpoint(o);
+  std::cout << "qmoe synth: wrote " << o.out.string() << " (SYNTHETIC " << o.cfg.name << " shapes): " << s.tensors
+            << " tensors in " << s.shards << " shards, " << (s.bytes >> 20) << " MiB bf16, "
+            << static_cast<int64_t>(s.seconds) << " s, peak RSS " << (s.peak_rss_bytes >> 20) << " MiB\n"
+            << "compress it with:\n  qmoe run experiment=compress model=" << kv.at("model")
+            << " model.path=" << o.out.string();
+  if (kv.count("layers"))
+    std::cout << " model.num_layers=" << o.cfg.num_layers << " model.num_decoder_layers=" << o.cfg.num_decoder_layers;
+  if (kv.count("experts")) std::cout << " model.num_experts=" << o.cfg.num_experts;
+  std::cout << " method=dict\n";
+  return 0;
+}
+
+}  // namespace qmoe::synth
