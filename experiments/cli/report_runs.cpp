@@ -55,18 +55,24 @@ bool Compatible(const std::map<std::string, std::string>& a, const std::map<std:
   return true;
 }
 
-// The keys that tell the groups apart; model.name stands for every model.* key.
+// The keys that tell the groups apart. model.name comes first; another model.* key is named only
+// where it differs between groups of the same model (e.g. model.synthetic, model.path), since the
+// model name implies the rest.
 void Headings(std::vector<Group>& groups) {
-  std::map<std::string, std::set<std::string>> values;
+  auto model_of = [](const Group& g) { return g.context.count("model.name") ? g.context.at("model.name") : ""; };
+  std::map<std::string, std::set<std::string>> values;                           // key -> values
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> per_model;  // (model, key) -> values
   for (const auto& g : groups)
-    for (const auto& [k, v] : g.context) values[k].insert(v);
+    for (const auto& [k, v] : g.context) {
+      values[k].insert(v);
+      per_model[{model_of(g), k}].insert(v);
+    }
   for (auto& g : groups) {
     std::vector<std::string> parts;
     if (auto it = g.context.find("model.name"); it != g.context.end()) parts.push_back("model.name=" + it->second);
-    const bool models_differ = values["model.name"].size() > 1;
     for (const auto& [k, v] : g.context) {
       if (k == "model.name" || values[k].size() < 2) continue;
-      if (models_differ && k.rfind("model.", 0) == 0) continue;
+      if (k.rfind("model.", 0) == 0 && per_model[{model_of(g), k}].size() < 2) continue;
       parts.push_back(k + "=" + v);
     }
     g.heading = Join(parts, ", ");
@@ -154,6 +160,9 @@ std::vector<Run> LoadCompressRuns(ResultsDb& db, int* stale_seeds) {
   std::vector<Run> out;
   if (stale_seeds) *stale_seeds = 0;
   for (auto& [id, r] : runs) {
+    // Runs on a synthetic checkpoint carry model.synthetic = true; every other run is on real
+    // weights, so a table never pools the two even where their other keys agree.
+    r.params.emplace("model.synthetic", "false");
     if (r.seed != 0 && r.code_version.find(kSeedScheme) == std::string::npos) {
       if (stale_seeds) ++*stale_seeds;
       continue;

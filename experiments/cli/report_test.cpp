@@ -110,6 +110,9 @@ class ReportTest : public ::testing::Test {
     Add(db, {.model = kB, .method = "bf16", .loss = 1.80});
     Add(db, {.model = kB, .grid = "minmax", .bits = "2", .loss = 2.10});
     Add(db, {.model = kB, .grid = "ternary", .bits = "4", .mul = "2", .loss = 2.20, .requested = 5000, .used = 3156});
+    // Model B on a synthetic checkpoint (same keys otherwise): never pooled with the real runs.
+    const int64_t synth = Add(db, {.model = kB, .method = "bf16", .loss = 9.99});
+    db.SetRunParam(synth, "model.synthetic", "true");
   }
 
   std::string Report(const std::vector<std::string>& args) {
@@ -166,7 +169,8 @@ std::map<std::string, std::vector<std::string>> TableFor(const std::string& out,
 
 using Row = std::vector<std::string>;
 const std::string kHeadA = "model.name=switch-tiny-8, data.mask_special=true, data.n_validation_per_domain=128";
-const std::string kHeadB = "model.name=switch-tiny-32, data.mask_special=true, data.n_validation_per_domain=128";
+const std::string kHeadB =
+    "model.name=switch-tiny-32, data.mask_special=true, data.n_validation_per_domain=128, model.synthetic=false";
 
 TEST_F(ReportTest, Table4OneTablePerGroupSeedsAndCappedCells) {
   const std::string out = Report({"table4"});
@@ -191,6 +195,9 @@ TEST_F(ReportTest, Table4OneTablePerGroupSeedsAndCappedCells) {
   EXPECT_EQ(b["QMoE 2.0x"], (Row{"QMoE 2.0x", "-", "2.200*", "1.76", "1.93"}));
   EXPECT_EQ(b.size(), 3u);
   EXPECT_NE(block.find("* capped calibration: asked for 5000 samples, the split has 3156"), std::string::npos) << block;
+  auto synthetic = TableFor(out, "model.name=switch-tiny-32, data.mask_special=true, data.n_validation_per_domain=128, "
+                                 "model.synthetic=true");
+  EXPECT_EQ(synthetic["BF16"], (Row{"BF16", "9.990", "9.990", "1.73", "1.73"}));
 
   // The masking ablation and the other data setting are tables of their own.
   auto nomask = TableFor(out, "model.name=switch-tiny-8, data.mask_special=false, data.n_validation_per_domain=128");
@@ -204,8 +211,8 @@ TEST_F(ReportTest, Table4OneTablePerGroupSeedsAndCappedCells) {
 TEST_F(ReportTest, WhereSelectsOneGroupAndUnknownKeysAreErrors) {
   const std::string out = Report({"table4", "--where", "model.name=" + kB});
   EXPECT_EQ(out.find(kA), std::string::npos) << out;
-  // One group left: the heading names the model only.
-  auto b = TableFor(out, "model.name=switch-tiny-32");
+  // Two groups left (real and synthetic weights): the heading names the model and what differs.
+  auto b = TableFor(out, "model.name=switch-tiny-32, model.synthetic=false");
   EXPECT_EQ(b["BF16"], (Row{"BF16", "1.800", "1.800", "1.73", "1.73"}));
 
   const std::string seed1 = Report({"table4", "--where=seed=1"});
@@ -228,8 +235,8 @@ TEST_F(ReportTest, Table2PairsMaskingSettingsOfOneGroup) {
   auto t = TableFor(out, "model.name=switch-tiny-8, data.n_validation_per_domain=128, experiment.calibration_mul=1");
   EXPECT_EQ(t["no"], (Row{"no", "2.000", "2.450", "2.950", "1.73", "1.86", "2.16"}));
   EXPECT_EQ(t["yes"], (Row{"yes", "2.000", "2.400", "2.700±0.100 (n=3)", "1.73", "1.76", "1.99"}));
-  // A at 0.5x and 2x, A with 24 validation samples, B at 1x and 2x: one masking setting each.
-  EXPECT_NE(out.find("(5 more groups have runs at one masking setting only"), std::string::npos) << out;
+  // A at 0.5x and 2x, A with 24 validation samples, B at 1x and 2x, synthetic B: one setting each.
+  EXPECT_NE(out.find("(6 more groups have runs at one masking setting only"), std::string::npos) << out;
 }
 
 TEST_F(ReportTest, Table1TimesTheFirstSparseEncoderBlockByNumber) {
