@@ -17,7 +17,8 @@ ConfigRepo::ConfigRepo(const fs::path& dir) : dir_(dir) {
 }
 
 bool ConfigRepo::GroupExists(const std::string& group) const {
-  return !group.empty() && fs::is_directory(dir_ / group);
+  std::error_code ec;  // a name from a config or override may be too long or odd for the file system
+  return !group.empty() && fs::is_directory(dir_ / group, ec);
 }
 
 std::vector<std::string> ConfigRepo::Options(const std::string& group) const {
@@ -38,7 +39,8 @@ std::vector<std::string> ConfigRepo::Groups() const {
 }
 
 bool ConfigRepo::ConfigExists(const std::string& config_path) const {
-  return fs::is_regular_file(dir_ / (config_path + ".yaml"));
+  std::error_code ec;
+  return fs::is_regular_file(dir_ / (config_path + ".yaml"), ec);
 }
 
 std::string ConfigRepo::Display(const std::string& config_path) const {
