@@ -123,6 +123,8 @@ Entry ParseEntry(const YAML::Node& y, const std::string& where) {
   }
   QMOE_CHECK(y.IsMap() && y.size() == 1, where, ": malformed defaults entry at line ", y.Mark().line + 1, ": ", form);
   auto kv = *y.begin();
+  QMOE_CHECK(kv.first.IsScalar(), where, ": malformed defaults entry at line ", y.Mark().line + 1,
+             ": the group name must be a plain string; ", form);
   std::vector<std::string> words;
   for (const auto& w : Split(Trim(kv.first.as<std::string>()), ' '))
     if (!w.empty()) words.push_back(w);
