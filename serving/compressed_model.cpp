@@ -60,6 +60,11 @@ CompressedModelWriter::CompressedModelWriter(fs::path dir, std::string method_ke
       hf_config_json_(std::move(hf_config_json)),
       method_params_(std::move(method_params)),
       method_version_(method_version) {
+  // Finish replaces the whole folder: never one that holds something other than a compressed model.
+  std::error_code ec;
+  QMOE_CHECK(!fs::exists(dir_, ec) || (fs::is_directory(dir_, ec) && (fs::is_empty(dir_, ec) || fs::exists(dir_ / "qmoe.json", ec))),
+             "'", dir_.string(), "' exists and is not a compressed model (no qmoe.json): saving would replace it; ",
+             "choose a new or empty folder");
   if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path());
   stage_ = FreshStagingDirectory(dir_);
   try {

@@ -42,7 +42,8 @@ struct CompressedMatrixInfo {
 
 class CompressedModelWriter {
  public:
-  // Nothing appears at `dir` before Finish; an existing model there stays readable until then.
+  // Nothing appears at `dir` before Finish; an existing model there stays readable until then. `dir`
+  // must be new, empty or a compressed model (Finish replaces the whole folder); otherwise an Error.
   CompressedModelWriter(std::filesystem::path dir, std::string method_key, ParamMap method_params,
                         int method_version, std::string hf_config_json);
   ~CompressedModelWriter();  // without Finish: removes the staging folder, leaves `dir` as it was

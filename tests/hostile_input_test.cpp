@@ -373,6 +373,18 @@ TEST(CrashSafety, CompressedModelSaveUnderInjectedEnospcKeepsPreviousModel) {
   EXPECT_GT(failed, 20);
 }
 
+TEST(CrashSafety, CompressedModelSaveNeverReplacesAFolderOfOtherFiles) {
+  const fs::path dir = Fresh("compressed_foreign") / "notes";
+  fs::create_directories(dir);
+  WriteBytes(dir / "thesis.tex", "precious");
+  CompressedPair m;
+  const std::string msg = ErrorOf([&] { m.Save(dir, 0); });
+  EXPECT_NE(msg.find("exists and is not a compressed model"), std::string::npos) << msg;
+  EXPECT_EQ(ReadBytes(dir / "thesis.tex"), "precious");
+  m.Save(dir / "model", 0);  // a new folder inside is fine
+  EXPECT_EQ(m.Which(dir / "model"), 0);
+}
+
 TEST(CrashSafety, CompressedModelSaveKilledAtRandomMomentsKeepsAWholeModel) {
   const fs::path root = Fresh("compressed_kill");
   const fs::path dir = root / "model";

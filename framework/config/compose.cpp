@@ -51,8 +51,28 @@ bool IsGroupOverride(const config_internal::ConfigRepo& repo, const Override& o)
 
 }  // namespace
 
+namespace {
+ComposedConfig Compose(const fs::path& config_dir, const std::vector<std::string>& overrides,
+                       const std::string& primary);
+}  // namespace
+
 ComposedConfig ComposeConfig(const fs::path& config_dir, const std::vector<std::string>& overrides,
                              const std::string& primary) {
+  // Every known bad input has its own clear Error; this keeps anything missed (a yaml-cpp conversion,
+  // a file-system error) an Error too, never an abort.
+  try {
+    return Compose(config_dir, overrides, primary);
+  } catch (const YAML::Exception& e) {
+    throw Error(StrCat(config_dir.string(), ": cannot compose the config: ", e.what()));
+  } catch (const fs::filesystem_error& e) {
+    throw Error(StrCat(config_dir.string(), ": cannot compose the config: ", e.what()));
+  }
+}
+
+namespace {
+
+ComposedConfig Compose(const fs::path& config_dir, const std::vector<std::string>& overrides,
+                       const std::string& primary) {
   config_internal::ConfigRepo repo(config_dir);
 
   std::vector<Override> key_overrides;
@@ -100,5 +120,7 @@ ComposedConfig ComposeConfig(const fs::path& config_dir, const std::vector<std::
   cfg.overrides = overrides;
   return cfg;
 }
+
+}  // namespace
 
 }  // namespace qmoe

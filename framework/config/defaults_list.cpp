@@ -17,7 +17,8 @@ ConfigRepo::ConfigRepo(const fs::path& dir) : dir_(dir) {
 }
 
 bool ConfigRepo::GroupExists(const std::string& group) const {
-  return !group.empty() && fs::is_directory(dir_ / group);
+  std::error_code ec;  // a name from a config or override may be too long or odd for the file system
+  return !group.empty() && fs::is_directory(dir_ / group, ec);
 }
 
 std::vector<std::string> ConfigRepo::Options(const std::string& group) const {
@@ -38,7 +39,8 @@ std::vector<std::string> ConfigRepo::Groups() const {
 }
 
 bool ConfigRepo::ConfigExists(const std::string& config_path) const {
-  return fs::is_regular_file(dir_ / (config_path + ".yaml"));
+  std::error_code ec;
+  return fs::is_regular_file(dir_ / (config_path + ".yaml"), ec);
 }
 
 std::string ConfigRepo::Display(const std::string& config_path) const {
@@ -121,6 +123,8 @@ Entry ParseEntry(const YAML::Node& y, const std::string& where) {
   }
   QMOE_CHECK(y.IsMap() && y.size() == 1, where, ": malformed defaults entry at line ", y.Mark().line + 1, ": ", form);
   auto kv = *y.begin();
+  QMOE_CHECK(kv.first.IsScalar(), where, ": malformed defaults entry at line ", y.Mark().line + 1,
+             ": the group name must be a plain string; ", form);
   std::vector<std::string> words;
   for (const auto& w : Split(Trim(kv.first.as<std::string>()), ' '))
     if (!w.empty()) words.push_back(w);
