@@ -55,7 +55,8 @@ double Seconds(const std::function<void()>& fn) {
 void RuntimeExperiment::Run(RunContext& ctx) {
   SwitchConfig yaml_cfg = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
   // A compressed model.path (e.g. a published QMoE checkpoint) serves when experiment.compressed is empty.
-  const bool from_model = p_.compressed.empty() && IsCompressedModelDir(ResolveRepoPath(yaml_cfg.path));
+  const bool from_model =
+      p_.compressed.empty() && !yaml_cfg.path.empty() && IsCompressedModelDir(ResolveRepoPath(yaml_cfg.path));
   QMOE_CHECK(from_model || !p_.compressed.empty(), "experiment.compressed is empty: give the directory written by ",
              "qmoe run experiment=compress method=dict experiment.save=DIR (or a compressed model.path)");
   const std::string cdir = ResolveRepoPath(from_model ? yaml_cfg.path : p_.compressed);

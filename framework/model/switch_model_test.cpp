@@ -371,12 +371,16 @@ TEST(SwitchModel, ExpertOverrideReplacesExpertMatmuls) {
   SwitchConfig c = Tiny("float32", true);
   auto w = TinyWeights(c, 10);
   PaddedBatch e = PadBatch(kEnc), d = PadBatch(kDec);
-  // Find an expert that receives tokens in decoder block 1.
+  // The expert that sample 0's first decoder token goes to in decoder block 1 (routed from that
+  // block's own FF input, so it receives tokens in the forward below by construction).
   SwitchModel probe(c, w);
-  at::Tensor enc_out = probe.EncoderForward(e.ids, e.mask);
-  (void)enc_out;
-  RouteResult r = probe.Route(Stack::kDecoder, 1, at::rand({8, 16}) - 0.5);
-  const int64_t expert = r.expert[0].item<int64_t>();
+  at::Tensor ff_in;
+  probe.SetObserver([&](Stack s, int64_t block, int sub, const at::Tensor& h) {
+    if (s == Stack::kDecoder && block == 1 && sub == 1) ff_in = h;
+  });
+  probe.Forward(e.ids, d.ids, e.mask, d.mask);
+  RouteResult r = probe.Route(Stack::kDecoder, 1, probe.FfNorm(Stack::kDecoder, 1, ff_in));
+  const int64_t expert = r.expert[0][0].item<int64_t>();
   auto zeroed = std::make_shared<OverlayWeights>(w);
   zeroed->Set(ExpertWeightName(Stack::kDecoder, 1, expert, "wo"), at::zeros({16, 24}));
   SwitchModel with_override(c, w), with_zero(c, zeroed), plain(c, w);
