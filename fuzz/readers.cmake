@@ -45,12 +45,13 @@ if(QMOE_FUZZ_GCC_BUILD)
   find_package(OpenSSL REQUIRED)
   set(_g ${QMOE_FUZZ_GCC_BUILD})
   set(_gcc_libs
-    ${_g}/framework/compressed/libqmoe_compressed.a ${_g}/methods/libqmoe_methods.a
+    ${_g}/serving/libqmoe_serving.a ${_g}/methods/libqmoe_methods.a
     ${_g}/methods/gptq/libqmoe_method_gptq.a ${_g}/methods/grids/libqmoe_method_grids.a
-    ${_g}/methods/rans/libqmoe_method_rans.a ${_g}/methods/dict/libqmoe_method_dict.a ${_g}/methods/rans/libqmoe_rans.a
+    ${_g}/methods/codec/libqmoe_method_codec.a ${_g}/codecs/libqmoe_codecs.a ${_g}/codecs/dict/libqmoe_dict.a
+    ${_g}/codecs/rans/libqmoe_rans.a ${_g}/codecs/ternary/libqmoe_codec_ternary.a
     ${_g}/framework/model/libqmoe_model.a ${_g}/framework/io/libqmoe_io.a
-    ${_g}/kernels/sub1_matvec/libqmoe_kernel_sub1_matvec.a ${_g}/kernels/common/libqmoe_kernel_common.a
-    ${_g}/methods/dict/libqmoe_dict.a ${_g}/framework/io/libqmoe_fileio.a ${_g}/framework/core/libqmoe_core.a)
+    ${_g}/kernels/dict_matvec/libqmoe_kernel_dict_matvec.a ${_g}/kernels/common/libqmoe_kernel_common.a
+    ${_g}/framework/io/libqmoe_fileio.a ${_g}/framework/core/libqmoe_core.a)
   find_library(_cudart cudart PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
   find_library(_cublas cublas PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
   find_library(_cublaslt cublasLt PATHS /usr/local/cuda/lib /usr/local/cuda/lib64)
@@ -61,7 +62,7 @@ if(QMOE_FUZZ_GCC_BUILD)
     endif()
   endforeach()
   qmoe_reader_fuzz(compressed_fuzz
-                   SOURCES ${_fw}/compressed/compressed_model.cpp ${_fw}/compressed/qmoe_published.cpp
+                   SOURCES ${PROJECT_SOURCE_DIR}/serving/compressed_model.cpp ${PROJECT_SOURCE_DIR}/serving/qmoe_published.cpp
                    LIBS -Wl,--start-group ${_gcc_libs} -Wl,--end-group ${TORCH_LIBRARIES} ${_qmoe_fuzz_yaml}
                         OpenSSL::Crypto nlohmann_json::nlohmann_json ${_cuda_libs} ${CMAKE_DL_LIBS})
 endif()

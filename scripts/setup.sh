@@ -10,6 +10,7 @@ PACKAGES=(
   sentencepiece                          # spm_train / spm_encode, run out of process
   jupyter-nbconvert python3-ipykernel python3-nbclient python3-pandas python3-matplotlib
   xz-utils                               # unpacking npm and Debian corpus packages
+  clang libclang-rt-14-dev               # libFuzzer + sanitizers for scripts/fuzz_ci.sh
   slurm-wlm munge                        # a local Slurm for launcher=slurm and its tests (scripts/slurm_local.sh)
 )
 
