@@ -1,6 +1,6 @@
 // Experiment type `runtime`: end-to-end greedy generation time of a `dict`-compressed model whose
 // experts run from the packed codes (DictExperts, CPU kernels) against a baseline (paper
-// Figure 5 right, §11 "Generation timing"): exactly `tokens` new tokens (eos ignored) per
+// Figure 5 right; generation timing as the paper measures it): exactly `tokens` new tokens (eos ignored) per
 // validation prompt, batch 1, KV cache; the first of `samples` prompts is a warm-up, the mean of
 // the others is reported. Baselines: `dense` = the uncompressed model (model.path), `shared` = the
 // paper's idealised baseline where all experts of a layer share one zero-initialised dense expert.

@@ -163,7 +163,7 @@ void WriteModelCard(const fs::path& dir, const CardInputs& in, const TrainStream
      << r.train.z_loss << " |\n"
      << "| final train loss | " << Fixed(in.final_train_loss) << " nats |\n"
      << "| evaluation | protocol `" << j["protocol_id"].get<std::string>() << "`, " << dp.n_validation_per_domain
-     << " validation samples per domain, fp32, qmoe-method.md §11 (mean CE per sample, weighted by decoder length) |\n\n"
+     << " validation samples per domain, fp32, docs/switch-semantics.md#evaluation-loss (mean CE per sample, weighted by decoder length) |\n\n"
      << "Validation loss (nats) per domain:\n\n| domain | loss | perplexity | unigram baseline | samples |\n"
      << "|---|---|---|---|---|\n";
   for (auto& [d, v] : domains.items())

@@ -1,7 +1,7 @@
 // `qmoe train --recipe configs/train/<name>.yaml [--resume] [section.key=value ...]`: trains a
 // Switch model on the CPU from a recipe, with resumable checkpoints, and exports it in HF layout
 // (config.json, safetensors, spiece.model) plus a model card (card.json, README.md) with the
-// §11 validation loss per domain, the unigram baseline and the routing entropy per MoE layer.
+// validation loss per domain (docs/switch-semantics.md#evaluation-loss), the unigram baseline and the routing entropy per MoE layer.
 #pragma once
 #include <cstdint>
 #include <string>
