@@ -96,11 +96,19 @@ struct BlockPass {
   at::Tensor EncoderOut(int64_t i) const { return enc_out ? (*enc_out)[i] : at::Tensor(); }
 };
 
+// What quantizing a group produces besides the weights: one record per expert matrix, and the
+// packed fields to save (appended only when the pipeline writes a compressed model).
+struct GroupOutputs {
+  std::vector<ExpertRecord> records;
+  PackedBlock& packed;
+};
+
 // Quantizes the group's `matrix` ("wi" or "wo") with Hessians from `inputs` and installs the
 // quantized weights in the overlay. Returns the dequantized weights [G, r, c] (fp32).
 at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<int64_t>& experts,
-                         const std::string& matrix, const std::vector<at::Tensor>& inputs,
-                         std::vector<ExpertRecord>& records, PackedBlock& packed) {
+                         const std::string& matrix, const std::vector<at::Tensor>& inputs, GroupOutputs& outs) {
+  std::vector<ExpertRecord>& records = outs.records;
+  PackedBlock& packed = outs.packed;
   QuantTarget t;
   std::vector<at::Tensor> ws;
   for (int64_t e : experts) {
@@ -204,17 +212,17 @@ void CompressGroup(BlockPass& p, const std::vector<int64_t>& experts, const Rout
     at::Tensor idx = at::tensor(rows, at::kLong);
     zin.push_back(model.FfNorm(p.s, p.b, p.buf.x.index_select(0, idx)).to(at::kFloat));
   }
-  std::vector<ExpertRecord> recs;
+  GroupOutputs outs{{}, packed};
   std::vector<at::Tensor> wi_orig;
   for (int64_t e : experts) wi_orig.push_back(p.r.weights.Get(ExpertWeightName(p.s, p.b, e, "wi")));
-  at::Tensor wi_q = QuantizeGroup(p.r, p.s, p.b, experts, "wi", zin, recs, packed);
+  at::Tensor wi_q = QuantizeGroup(p.r, p.s, p.b, experts, "wi", zin, outs);
   std::vector<at::Tensor> ain;
   for (size_t g = 0; g < experts.size(); ++g) {
     at::Tensor wi = (p.r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(model.dtype());
     ain.push_back(at::relu(at::linear(zin[g].to(model.dtype()), wi)).to(at::kFloat));
   }
-  QuantizeGroup(p.r, p.s, p.b, experts, "wo", ain, recs, packed);
-  ReportExperts(p, recs, routing, cap);
+  QuantizeGroup(p.r, p.s, p.b, experts, "wo", ain, outs);
+  ReportExperts(p, outs.records, routing, cap);
 }
 
 // Propagates every routed token through the (compressed) experts: h += gate·expert(LN_ff(h)).
