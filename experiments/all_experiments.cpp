@@ -28,7 +28,8 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
                                         "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates "
                                         "and decode speeds",
                                         /*uses_method=*/false, /*uses_model=*/false,
-                                        /*version=*/2);  // 2: decode speeds, rans streams auto
+                                        /*version=*/2,  // 2: decode speeds, rans streams auto
+                                        SeedUse{.used = true, .scheme = 1});  // seed != 0: other test matrices
 }
 
 const ExperimentRegistry& Experiments() {
