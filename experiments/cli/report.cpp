@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiments/cli/report_cost.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/paper_reference.h"
@@ -240,7 +241,8 @@ int Table3(ResultsDb& db, std::ostream& out) {
 }  // namespace
 
 int RunReportCommand(const std::vector<std::string>& args, const std::string& db_path, std::ostream& out) {
-  const std::vector<std::string> tables = {"table1", "table2", "table3", "table4"};
+  if (!args.empty() && args[0] == "cost") return RunCostReport({args.begin() + 1, args.end()}, db_path, out);
+  const std::vector<std::string> tables = {"table1", "table2", "table3", "table4", "cost"};
   QMOE_CHECK(args.size() == 1, "qmoe report: expected one of ", Join(tables, ", "));
   ResultsDb db(db_path);
   LoadPaperReference(db);  // idempotent: the paper's cells sit beside ours
