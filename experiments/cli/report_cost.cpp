@@ -14,6 +14,7 @@
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
+#include "framework/results/result_set.h"
 #include "framework/results/results_db.h"
 
 namespace fs = std::filesystem;
@@ -140,21 +141,16 @@ std::string Duration(double s) {
 
 std::string Giga(double bytes) { return Fixed(bytes / 1e9, bytes < 1e10 ? 2 : 1); }
 
+// Aligned text through the results library's writer.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header, const Rows& rows) {
-  std::vector<size_t> w(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    w[c] = header[c].size();
-    for (const auto& r : rows) w[c] = std::max(w[c], r[c].size());
+  ResultSet rs;
+  rs.columns = header;
+  for (const auto& r : rows) {
+    std::vector<Cell> cells;
+    for (const auto& v : r) cells.push_back(Cell::Text(v));
+    rs.rows.push_back(std::move(cells));
   }
-  auto line = [&](const std::vector<std::string>& r) {
-    for (size_t c = 0; c < r.size(); ++c) out << (c ? "  " : "") << std::setw(int(w[c])) << std::left << r[c];
-    out << "\n";
-  };
-  line(header);
-  std::vector<std::string> dash;
-  for (size_t c = 0; c < header.size(); ++c) dash.push_back(std::string(w[c], '-'));
-  line(dash);
-  for (const auto& r : rows) line(r);
+  WriteText(rs, out);
 }
 
 double NumberArg(const std::string& flag, const std::string& v) {

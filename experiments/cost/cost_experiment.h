@@ -20,7 +20,7 @@ class CostExperiment : public Experiment {
   struct Params {
     std::string models = "switch-tiny-8,switch-tiny-32,switch-tiny-128,switch-base-8,switch-large-128,switch-c-2048";
     int64_t tokens = 1024;
-    int64_t repeats = 3;
+    int64_t repeats = 5;
     int64_t group_experts = 1;
     int64_t io_mib = 256;
     int64_t samples = 64;
