@@ -197,11 +197,11 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
     cr.shape[r[0]][r[1]] = std::stod(r[2]);
   const auto params = RunParams(db, cr.id);
   cr.method = params.count("method.name") ? params.at("method.name") : "?";
-  for (const char* k : {"read_bytes_per_second", "write_bytes_per_second", "base_rss_mib", "encoder_tokens_per_sample",
+  for (const char* k : {"read_bytes_per_second", "write_bytes_per_second", "hot_load_bytes_per_second", "base_rss_mib", "encoder_tokens_per_sample",
                         "decoder_tokens_per_sample"})
     QMOE_CHECK(cr.run.count(k), "cost run ", cr.id, " in ", db.path(), " lacks the metric ", k);
   cost::IoRates io{cr.run.at("read_bytes_per_second"), cr.run.at("write_bytes_per_second"),
-                   cr.run.at("base_rss_mib") * 1048576.0};
+                   cr.run.at("base_rss_mib") * 1048576.0, cr.run.at("hot_load_bytes_per_second")};
   const double le = cr.run.at("encoder_tokens_per_sample"), ld = cr.run.at("decoder_tokens_per_sample");
 
   // Validation samples of the default data section (the compress experiment's protocol).
@@ -212,7 +212,7 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
   out << "Cost of compressing each configs/model entry with the sequential pipeline (docs/cost-model.md)\n"
       << "rates: cost run " << cr.id << " (method " << cr.method << ", " << cr.run["threads"] << " threads): read "
       << Fixed(io.read_bytes_per_second / 1e6, 0) << " MB/s, write " << Fixed(io.write_bytes_per_second / 1e6, 0)
-      << " MB/s, " << Fixed(le, 1) << " + " << Fixed(ld, 1) << " tokens per sample, base RSS "
+      << " MB/s, hot load " << Fixed(io.hot_load_bytes_per_second / 1e6, 0) << " MB/s, " << Fixed(le, 1) << " + " << Fixed(ld, 1) << " tokens per sample, base RSS "
       << Fixed(cr.run["base_rss_mib"], 0) << " MiB\n"
       << "GPU: " << gpu.name << ", " << Fixed(gpu.flops / 1e12, 1) << " TFLOP/s, " << Fixed(gpu.bytes_per_second / 1e9, 0)
       << " GB/s, PCIe " << Fixed(gpu.pcie_bytes_per_second / 1e9, 0) << " GB/s, at " << Fixed(gpu.efficiency * 100, 0)
@@ -247,15 +247,17 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
     const auto& n = p.n;
     const double flops = n.gptq_flops + n.hessian_flops + n.forward_flops + n.head_flops;
     rows.push_back({c.name, StrCat(c.d_model, "x", c.d_ff), std::to_string(c.num_experts), Fixed(double(n.params) / 1e9, 3),
-                    Fixed(double(n.expert_params) / 1e9, 3), Giga(n.read_bytes), std::to_string(w.calibration_samples),
+                    Fixed(double(n.expert_params) / 1e9, 3), Giga(n.read_bytes), Giga(n.embedding_reload_bytes), std::to_string(w.calibration_samples),
                     Fixed((n.encoder_tokens + n.decoder_tokens) / 1e6, 2), Fixed(flops / 1e12, 1),
                     Duration(p.cpu_seconds), Duration(p.gpu_seconds), Giga(p.peak_ram_bytes), Giga(p.disk_bytes),
                     r.extrapolated ? "scaled from " + from : "measured"});
   }
-  PrintTable(out, {"model", "shape", "E", "params (G)", "expert (G)", "read GB", "cal samples", "tokens (M)", "TFLOP",
+  PrintTable(out, {"model", "shape", "E", "params (G)", "expert (G)", "read GB", "reload GB", "cal samples", "tokens (M)", "TFLOP",
                    "CPU time", "GPU time", "peak RAM GB", "disk GB", "rates"},
              rows);
-  out << "tokens: buffer rows of both stacks (calibration + validation); TFLOP: GPTQ + Hessians + forward + LM "
+  out << "reload: the streaming pipeline's embedding / lm_head reloads, one per sample per stack and per validation "
+         "sample's logits, from the page cache\n"
+         "tokens: buffer rows of both stacks (calibration + validation); TFLOP: GPTQ + Hessians + forward + LM "
          "head; disk: checkpoint + compressed output\n";
 
   // Projection vs every finished compress run: same formulas with the run's own shapes, samples,

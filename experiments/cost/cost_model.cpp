@@ -60,6 +60,8 @@ Counts Count(const Workload& w) {
   n.experts_quantized = double(n.sparse_encoder_blocks + n.sparse_decoder_blocks) * double(c.num_experts);
   n.read_bytes = double(n.params) * w.checkpoint_bytes_per_param;
   n.write_bytes = double(n.expert_params) * w.bits_per_expert_param / 8 + double(n.dense_params) * w.checkpoint_bytes_per_param;
+  n.embedding_loads = 2 * samples + double(w.validation_samples);
+  n.embedding_reload_bytes = n.embedding_loads * double(c.vocab_size) * double(c.d_model) * w.checkpoint_bytes_per_param;
   n.gptq_flops = n.experts_quantized * GptqFlopsPerExpert(c.d_model, c.d_ff);
   n.hessian_flops = (double(n.sparse_encoder_blocks) * n.encoder_cal_tokens +
                      double(n.sparse_decoder_blocks) * n.decoder_cal_tokens) *
@@ -84,6 +86,7 @@ Projection Project(const Workload& w, const ShapeRates& r, const IoRates& io, co
   const Counts& n = p.n;
   p.read_s = n.read_bytes / io.read_bytes_per_second;
   p.write_s = n.write_bytes / io.write_bytes_per_second;
+  p.embed_s = n.embedding_reload_bytes / io.hot_load_bytes_per_second;
   p.gptq_s = n.experts_quantized * r.gptq_seconds_per_expert;
   p.hessian_s = (double(n.sparse_encoder_blocks) * n.encoder_cal_tokens +
                  double(n.sparse_decoder_blocks) * n.decoder_cal_tokens) *
@@ -93,14 +96,14 @@ Projection Project(const Workload& w, const ShapeRates& r, const IoRates& io, co
   const double block_rate = BlockFlopsPerToken(c, false, le, ld) / r.encoder_seconds_per_token;
   p.forward_s = double(n.encoder_blocks) * n.encoder_tokens * r.encoder_seconds_per_token +
                 double(n.decoder_blocks) * n.decoder_tokens * r.decoder_seconds_per_token + n.head_flops / block_rate;
-  p.cpu_seconds = p.read_s + p.gptq_s + p.hessian_s + p.forward_s + p.write_s;
+  p.cpu_seconds = p.read_s + p.embed_s + p.gptq_s + p.hessian_s + p.forward_s + p.write_s;
 
   const double flops = n.gptq_flops + n.hessian_flops + n.forward_flops + n.head_flops;
   const double compute = std::max(flops / (gpu.flops * gpu.efficiency), n.gpu_bytes / (gpu.bytes_per_second * gpu.efficiency));
   const double B = DtypeBytes(c), D = double(c.d_model), F = double(c.d_ff);
   const double pcie = 2 * (double(n.encoder_blocks) * n.encoder_tokens + double(n.decoder_blocks) * n.decoder_tokens) * D *
                       B / gpu.pcie_bytes_per_second;
-  p.gpu_seconds = p.read_s + compute + pcie + p.write_s;
+  p.gpu_seconds = p.read_s + p.embed_s + compute + pcie + p.write_s;
 
   // Peak RAM (experiments/compress/pipeline.cpp, methods/gptq/gptq.cpp): the process itself; the
   // embedding (and untied head) plus one block's attention, cached in the compute dtype; the token

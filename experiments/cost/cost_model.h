@@ -25,6 +25,7 @@ struct IoRates {
   double read_bytes_per_second = 0;   // safetensors checkpoint read (cold when the page cache was dropped)
   double write_bytes_per_second = 0;  // compressed output write (fsynced)
   double base_rss_bytes = 0;          // resident size of the process before any model work
+  double hot_load_bytes_per_second = 0;  // a tensor read again from the page cache and cast to fp32
 };
 
 // What to compress and how (the compress experiment's knobs).
@@ -57,13 +58,16 @@ struct Counts {
   double encoder_cal_tokens = 0, decoder_cal_tokens = 0;    // rows that enter Hessians, per sparse block
   double experts_quantized = 0;                             // sparse blocks x experts
   double read_bytes = 0, write_bytes = 0;
+  // The streaming pipeline reloads the embedding for every sample's embedding lookup in each stack
+  // and the embedding (tied) or lm_head (untied) for every validation sample's logits.
+  double embedding_loads = 0, embedding_reload_bytes = 0;
   double gptq_flops = 0, hessian_flops = 0, forward_flops = 0, head_flops = 0;
   double gpu_bytes = 0;                                     // device-memory traffic for the roofline
 };
 
 struct Projection {
   Counts n;
-  double read_s = 0, gptq_s = 0, hessian_s = 0, forward_s = 0, write_s = 0, cpu_seconds = 0;
+  double read_s = 0, embed_s = 0, gptq_s = 0, hessian_s = 0, forward_s = 0, write_s = 0, cpu_seconds = 0;
   double gpu_seconds = 0;
   double peak_ram_bytes = 0, disk_bytes = 0;
   // Peak RAM terms (bytes).

@@ -72,6 +72,8 @@ TEST(CostModel, CountsByHand) {
   EXPECT_CLOSE(n.experts_quantized, 4.0);
   EXPECT_CLOSE(n.read_bytes, 1872.0);
   EXPECT_CLOSE(n.write_bytes, 32.0 + 1360.0);
+  EXPECT_CLOSE(n.embedding_loads, 38.0);
+  EXPECT_CLOSE(n.embedding_reload_bytes, 38.0 * 40 * 2);
   EXPECT_CLOSE(n.gptq_flops, 5376.0);
   EXPECT_CLOSE(n.hessian_flops, 80.0 * 224.0);
   EXPECT_CLOSE(n.forward_flops, 2 * 80 * 336.0 + 2 * 48 * (304.0 + 64.0 + 320.0 / 3.0 + 80.0));
@@ -83,17 +85,18 @@ TEST(CostModel, ProjectionByHand) {
   ShapeRates r;
   r.gptq_seconds_per_expert = 2, r.hessian_seconds_per_token = 0.01;
   r.encoder_seconds_per_token = 0.001, r.decoder_seconds_per_token = 0.002;
-  IoRates io{100, 10, 1000};
+  IoRates io{100, 10, 1000, 50};
   GpuPeak gpu{"hand", 1000, 100, 50, 0.5};
   const Projection p = Project(TinyWork(), r, io, gpu);
   EXPECT_CLOSE(p.read_s, 18.72);
   EXPECT_CLOSE(p.write_s, 139.2);
+  EXPECT_CLOSE(p.embed_s, 60.8);  // (2·16 + 6) loads · 40 · 2 bytes / 50
   EXPECT_CLOSE(p.gptq_s, 8.0);
   EXPECT_CLOSE(p.hessian_s, 0.8);
   EXPECT_CLOSE(p.forward_s, 0.16 + 0.192 + 1440.0 / 336000.0);  // LM head at the encoder block's rate
-  EXPECT_CLOSE(p.cpu_seconds, 18.72 + 8 + 0.8 + 0.352 + 1440.0 / 336000.0 + 139.2);
+  EXPECT_CLOSE(p.cpu_seconds, 18.72 + 60.8 + 8 + 0.8 + 0.352 + 1440.0 / 336000.0 + 139.2);
   // Roofline: max(131744 FLOP / 500, 16384 B / 50) = 327.68 s; PCIe 8192 B / 50; plus disk.
-  EXPECT_CLOSE(p.gpu_seconds, 18.72 + 327.68 + 163.84 + 139.2);
+  EXPECT_CLOSE(p.gpu_seconds, 18.72 + 60.8 + 327.68 + 163.84 + 139.2);
   EXPECT_CLOSE(p.ram_embedding, 160.0 + 512.0);
   // Encoder phase: buffer 80·4·4 = 1280, rows 50/2 = 25 per expert: 2 · 25 · (4 + 8) · 4 = 2400
   // (3680); decoder phase: (80 + 48)·4·4 = 2048 and 2 · 15 · 12 · 4 = 1440 (3488). The encoder's.
@@ -108,7 +111,7 @@ TEST(CostModel, ProjectionByHand) {
 TEST(CostModel, BfloatHalvesTheBufferAndAnUntiedHeadDoublesTheEmbedding) {
   Workload w = TinyWork();
   ShapeRates r{1, 1, 1, 1};
-  IoRates io{1, 1, 0};
+  IoRates io{1, 1, 0, 1};
   const Projection a = Project(w, r, io, GpuPeak{});
   w.cfg.dtype = "bfloat16";
   w.cfg.tie_word_embeddings = false;
