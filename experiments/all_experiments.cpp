@@ -1,5 +1,6 @@
 // The one list of experiment types. Keys reach results.db: never rename or reuse a key.
 #include "experiments/compress/compress_experiment.h"
+#include "experiments/cost/cost_experiment.h"
 #include "experiments/eval/eval_experiment.h"
 #include "experiments/experiment.h"
 #include "experiments/matrix/matrix_experiment.h"
@@ -30,6 +31,10 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
                                         /*uses_method=*/false, /*uses_model=*/false,
                                         /*version=*/2,  // 2: decode speeds, rans streams auto
                                         SeedUse{.used = true, .scheme = 1});  // seed != 0: other test matrices
+  RegisterExperiment<CostExperiment>(r, "cost",
+                                     "the compression pipeline's primitives at real expert shapes (GPTQ, Hessians, "
+                                     "block forward, I/O) for `qmoe report cost`",
+                                     /*uses_method=*/true, /*uses_model=*/true);
 }
 
 const ExperimentRegistry& Experiments() {

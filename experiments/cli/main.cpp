@@ -28,6 +28,8 @@ commands:
   experiments                  list experiment types and their parameters
   results <sub> [...]          list | show RUN | query "SQL" | table --rows A --cols B --value M | export
                                | merge [SHARD|DIR...] (fold cluster sweep shards into the database)
+  report cost [--gpu NAME ...]  projected time, peak RAM and disk to compress every configs/model entry
+                               (after qmoe run experiment=cost; docs/cost-model.md)
   report tableN [--where k=v]  the paper's tables 1-7 from the database (after qmoe sweep experiment=tableN),
                                one table per group of runs that differ only in the table's axes and seed
   codec <sub> [...]            dictionary --dump FILE | rate --rows R --cols C [--streams S]

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "experiments/cli/report_runs.h"
+#include "experiments/cli/report_cost.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/results/paper_reference.h"
@@ -429,11 +430,12 @@ int Table6(const Report& rep) {
 }  // namespace
 
 int RunReportCommand(const std::vector<std::string>& args, const std::string& db_path, std::ostream& out) {
+  if (!args.empty() && args[0] == "cost") return RunCostReport({args.begin() + 1, args.end()}, db_path, out);
   const std::vector<std::string> tables = {"table1", "table2", "table3", "table4", "table5", "table6", "table7"};
   std::vector<std::string> rest;
   const report::Filters filters = report::ParseWhere(args, &rest);
   QMOE_CHECK(rest.size() == 1, "qmoe report: expected one of ", Join(tables, ", "),
-             " and optional --where key=value filters");
+             ", cost, and optional --where key=value filters");
   const std::string& t = rest[0];
   QMOE_CHECK(std::find(tables.begin(), tables.end(), t) != tables.end(), "qmoe report: unknown table '", t, "'",
              DidYouMean(t, tables), "; tables: ", Join(tables, ", "));
