@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 
+#include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
 #include "framework/results/results_db.h"
@@ -29,15 +30,12 @@ double CardBaselineLoss(const PointPlan& plan, double validation_samples) {
   const std::string protocol = data::ProtocolId(FromParamMap<data::DataParams>(data->second));
   const std::string path = Scalar(root, "model", "path");
   if (path.empty()) return NAN;
-  for (const fs::path& dir : {fs::path(path), fs::path(QMOE_SOURCE_DIR) / path}) {
-    std::ifstream in(dir / "card.json");
-    if (!in) continue;
-    const auto card = nlohmann::json::parse(in, nullptr, false);
-    if (card.is_discarded() || !card.contains("aggregate") || card.value("protocol_id", "") != protocol) return NAN;
-    const double n = card["aggregate"].value("n_samples", 0.0);
-    return n == validation_samples ? card["aggregate"].value("loss_nats", NAN) : NAN;
-  }
-  return NAN;
+  std::ifstream in(fs::path(ResolveRepoPath(path)) / "card.json");
+  if (!in) return NAN;
+  const auto card = nlohmann::json::parse(in, nullptr, false);
+  if (card.is_discarded() || !card.contains("aggregate") || card.value("protocol_id", "") != protocol) return NAN;
+  const double n = card["aggregate"].value("n_samples", 0.0);
+  return n == validation_samples ? card["aggregate"].value("loss_nats", NAN) : NAN;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "experiments/compress/compress_experiment.h"
 #include "serving/model_dir.h"
 #include "serving/dict_experts.h"
+#include "framework/core/repo_path.h"
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
@@ -93,7 +94,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   // Prompts: the encoder side of the first validation samples, domains in order.
   data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
   dp.n_validation_per_domain = p_.samples;
-  const std::string root = QMOE_SOURCE_DIR;
+  const std::string root = RepoRootFor("data/tokenizer");
   data::Tokenizer tok = LoadModelTokenizer(dp, root, cfg);
   std::vector<std::vector<int32_t>> prompts;
   for (const auto& set : data::BuildValidationSets(dp, tok, root))

@@ -12,6 +12,7 @@
 
 #include "experiments/runner.h"
 #include "experiments/synth/synth_weights.h"
+#include "framework/core/repo_path.h"
 #include "framework/core/error.h"
 #include "framework/core/memory_stats.h"
 #include "framework/core/strings.h"
@@ -130,13 +131,10 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
 
 bool IsSyntheticCheckpoint(const std::string& model_dir) {
   if (model_dir.empty()) return false;
-  for (const fs::path& dir : {fs::path(model_dir), fs::path(QMOE_SOURCE_DIR) / model_dir}) {
-    std::ifstream in(dir / "config.json");
-    if (!in) continue;
-    const auto j = nlohmann::json::parse(in, nullptr, false);
-    return !j.is_discarded() && j.is_object() && j.value("qmoe_synthetic", false) == true;
-  }
-  return false;
+  std::ifstream in(fs::path(ResolveRepoPath(model_dir)) / "config.json");
+  if (!in) return false;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  return !j.is_discarded() && j.is_object() && j.value("qmoe_synthetic", false) == true;
 }
 
 int SynthCommand(const std::vector<std::string>& args) {
@@ -184,8 +182,7 @@ int SynthCommand(const std::vector<std::string>& args) {
                "the exponent beta of the experts' law in [0.5, 8] (2 = Gaussian), got '", v, "'");
   }
   o.out = kv.at("out");
-  o.tokenizer = fs::exists("data/tokenizer/spiece.model") ? fs::path("data/tokenizer/spiece.model")
-                                                          : fs::path(QMOE_SOURCE_DIR) / "data/tokenizer/spiece.model";
+  o.tokenizer = ResolveRepoPath("data/tokenizer/spiece.model");
   o.command_line = "qmoe synth " + Join(args, " ");
 
   const SynthSummary s = WriteSyntheticCheckpoint(o);
