@@ -78,7 +78,7 @@ int DumpDictionary(const std::vector<std::string>& args, std::ostream& out) {
   QMOE_CHECK(f.good(), "qmoe codec dictionary: failed writing '", path, "'");
   const std::string sha = Sha256Hex(bytes);
   out << "wrote " << path << ": " << dec.size() << " little-endian uint32 (" << bytes.size() << " bytes)\n"
-      << "sha256 " << sha << (sha == kDecSha ? "  (matches spec check value)" : "  (MISMATCH with the spec check value)") << "\n";
+      << "sha256 " << sha << (sha == kDecSha ? "  (matches the check value of docs/formats.md)" : "  (MISMATCH with the check value of docs/formats.md)") << "\n";
   return sha == kDecSha ? 0 : 1;
 }
 

@@ -148,7 +148,7 @@ TEST(DictCodec, ReferenceIdealRateMatchesSpecCheckValues) {
 
 TEST(DictCodec, EntropyLimitAndEmpiricalEntropy) {
   const double h = ModelEntropyBits(0.885);
-  EXPECT_NEAR(h, 0.6298, 0.00005);         // spec value, 4 decimals
+  EXPECT_NEAR(h, 0.6298, 0.00005);         // docs/formats.md: H(0.885) = 0.6298, 4 decimals
   EXPECT_NEAR(16.0 / h, 25.40, 0.005);     // the 25.40x of IST-DASLab/qmoe #6, 2 decimals
   const int64_t rows = 768, cols = 3072;
   const auto w = RandomTernaryMatrix(rows, cols, 0.885, 2);

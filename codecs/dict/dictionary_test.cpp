@@ -12,7 +12,7 @@
 namespace qmoe::dict {
 namespace {
 
-TEST(Dictionary, HasAllEntriesWithLengthHistogramOfSpec) {
+TEST(Dictionary, HasAllEntriesWithTheDocumentedLengthHistogram) {
   const auto& e = Entries();
   ASSERT_EQ(e.size(), size_t(kEntries));
   std::map<int, int> hist;
@@ -35,7 +35,8 @@ TEST(Dictionary, FirstEntriesAreZeroRunsAndSinglePairsMapAsSpecified) {
 TEST(Dictionary, ProbabilitiesOfFirstAndLastEntry) {
   const auto& p = EntryProbabilities();
   EXPECT_DOUBLE_EQ(p[0], 0.885 * 0.885);  // 0.783225
-  // Spec gives 1.1447e-5 to 5 significant digits: |error| < 0.5e-9.
+  // The paper's dictionary has 1.1447e-5 as its last entry's probability, to 5 significant digits:
+  // |error| < 0.5e-9.
   EXPECT_NEAR(p[65535], 1.1447e-5, 0.5e-9);
   for (int i = 1; i < kEntries; ++i) ASSERT_LE(p[i], p[i - 1]) << "not best-first at " << i;
 }

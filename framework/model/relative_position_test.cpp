@@ -9,7 +9,8 @@ namespace qmoe {
 namespace {
 
 TEST(RelativePosition, EncoderCheckValues) {
-  // rel = key - query -> bucket, from the spec.
+  // rel = key - query -> bucket, as Hugging Face's _relative_position_bucket computes them
+  // (docs/switch-semantics.md).
   const std::vector<std::pair<int64_t, int64_t>> want = {
       {-1, 1},   {-8, 8},   {-16, 10}, {-32, 12}, {-64, 14}, {-127, 15}, {-128, 15}, {-1000, 15}, {0, 0},
       {1, 17},   {8, 24},   {16, 26},  {32, 28},  {64, 30},  {127, 31},  {128, 31},  {5000, 31}};
