@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "framework/core/strings.h"
 #include "framework/core/error.h"
 #include "framework/io/torch_bin.h"
 #include "framework/model/switch_names.h"
@@ -18,10 +19,6 @@ namespace qmoe {
 namespace {
 
 const char* kFields[] = {"w_comp", "row_off", "ter_minmax"};
-
-bool EndsWith(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 }  // namespace
 

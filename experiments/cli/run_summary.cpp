@@ -10,25 +10,23 @@
 #include "framework/core/repo_path.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
+#include "framework/model/switch_config.h"
 #include "framework/results/results_db.h"
 
 namespace qmoe {
 namespace fs = std::filesystem;
 namespace {
 
-std::string Scalar(const YAML::Node& root, const char* section, const char* key) {
-  const YAML::Node n = root[section] ? root[section][key] : YAML::Node();
-  return n && n.IsScalar() ? n.as<std::string>() : "";
-}
+// The run's model section, typed (compress runs always have one).
+SwitchConfig ModelOf(const PointPlan& plan) { return FromParamMap<SwitchConfig>(plan.typed.at("model")); }
 
 // The dense model's loss from a shipped model card, when the run evaluated with the card's
 // protocol (same sample protocol and number of samples); NaN otherwise.
 double CardBaselineLoss(const PointPlan& plan, double validation_samples) {
-  const YAML::Node& root = plan.cfg.root;
   auto data = plan.typed.find("data");
   if (data == plan.typed.end()) return NAN;
   const std::string protocol = data::ProtocolId(FromParamMap<data::DataParams>(data->second));
-  const std::string path = Scalar(root, "model", "path");
+  const std::string path = ModelOf(plan).path;
   if (path.empty()) return NAN;
   std::ifstream in(fs::path(ResolveRepoPath(path)) / "card.json");
   if (!in) return NAN;
@@ -62,8 +60,8 @@ void PrintRunSummary(const PointPlan& plan, std::ostream& out) {
       << 16.0 / expert_bits << "x for the experts)\n";
   out << "  time               " << std::setprecision(0) << get("wall_seconds") << " s\n";
   if (expert_bits >= 1.0 && (plan.method == "dict" || plan.method == "rans")) {
-    out << "  why not below 1 bit: this model's experts are " << Scalar(plan.cfg.root, "model", "d_model") << "x"
-        << Scalar(plan.cfg.root, "model", "d_ff") << "; every stored row costs 64 bits (row offset and bf16 "
+    out << "  why not below 1 bit: this model's experts are " << ModelOf(plan).d_model << "x"
+        << ModelOf(plan).d_ff << "; every stored row costs 64 bits (row offset and bf16 "
         << "min/max) and a 16-bit codeword covers at most 28 weights, so narrow rows cannot go below 1 bit. At "
         << "real shapes they do: ctest -R synth_scale, or qmoe synth model=switch-base-8 out=DIR layers=2 and the "
         << "command it prints.\n";

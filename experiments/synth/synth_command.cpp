@@ -41,12 +41,6 @@ std::vector<std::vector<TensorShape>> PlanShards(const std::vector<TensorShape>&
   return shards;
 }
 
-void WriteText(const fs::path& path, const std::string& text) {
-  AtomicFile f(path);
-  f.Write(text.data(), text.size());
-  f.Commit();
-}
-
 std::string ShardName(size_t k, size_t n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", k + 1, n);
@@ -110,22 +104,16 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
   nlohmann::ordered_json index;
   index["metadata"] = {{"total_size", total}, {"qmoe_synthetic", true}};
   index["weight_map"] = weight_map;
-  WriteText(o.out / "model.safetensors.index.json", index.dump(2) + "\n");
+  WriteFileAtomically(o.out / "model.safetensors.index.json", index.dump(2) + "\n");
 
   fs::copy_file(o.tokenizer, o.out / "spiece.model", fs::copy_options::overwrite_existing);
-  // config.json last: a directory without it is visibly incomplete.
-  const fs::path tmp_dir = o.out / ".config.tmp";
-  fs::create_directories(tmp_dir);
-  WriteHfConfig(o.cfg, tmp_dir);
-  nlohmann::ordered_json cj = nlohmann::ordered_json::parse(std::ifstream(tmp_dir / "config.json"));
-  fs::remove_all(tmp_dir);
-  cj["qmoe_synthetic"] = true;
-  cj["qmoe_synthetic_seed"] = o.seed;
-  cj["qmoe_synthetic_expert_shape"] = o.expert_shape;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.peak_rss_bytes = PeakRssBytes();
-  WriteText(o.out / "README.md", ModelCard(o, s));
-  WriteText(o.out / "config.json", cj.dump(2) + "\n");
+  WriteFileAtomically(o.out / "README.md", ModelCard(o, s));
+  // config.json last (with "qmoe_synthetic": true): a directory without it is visibly incomplete.
+  SwitchConfig marked = o.cfg;
+  marked.synthetic = true;
+  WriteHfConfig(marked, o.out);
   return s;
 }
 

@@ -5,14 +5,11 @@
 
 #include <cmath>
 
+#include "framework/core/strings.h"
 #include "framework/core/hash.h"
 
 namespace qmoe::synth {
 namespace {
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // A per-tensor seed, so any subset of tensors (one shard) draws the same values.
 uint64_t TensorSeed(uint64_t seed, const std::string& name) {

@@ -14,7 +14,7 @@
 // points. beta = 2.1 (slightly lighter tails than a Gaussian of the same variance) gives, at
 // switch-base-8 shapes with 2+2 blocks and 64 calibration samples, 85.5 % after ternary GPTQ and
 // 0.943 bits per expert parameter with the dictionary code (paper, base-128: 85.7 %, 0.938), and
-// 89.4 % under round-to-nearest ternary (synth_test checks the latter; tests/synth_scale_test.sh
+// 89.3 % under round-to-nearest ternary (synth_test checks the latter; tests/synth_scale_test.sh
 // the former).
 #pragma once
 #include <ATen/core/Tensor.h>

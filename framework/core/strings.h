@@ -18,5 +18,7 @@ std::string DidYouMean(std::string_view name, const std::vector<std::string>& ca
 std::vector<std::string> Split(std::string_view s, char sep);
 std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 std::string Trim(std::string_view s);
+// s ends with `suffix` (std::string::ends_with is C++20; the fuzz build compiles as C++17).
+bool EndsWith(std::string_view s, std::string_view suffix);
 
 }  // namespace qmoe

@@ -1,3 +1,4 @@
+#include "framework/core/strings.h"
 #include "framework/data/text_sources.h"
 
 #include <zlib.h>
@@ -13,10 +14,6 @@ namespace fs = std::filesystem;
 
 namespace qmoe::data {
 namespace {
-
-bool EndsWith(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 // Lines of one file at a time, across a list of files, as JSON objects.
 class JsonLineFiles {

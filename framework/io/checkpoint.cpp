@@ -30,10 +30,6 @@ std::string ShapeStr(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::unique_ptr<TensorFile> OpenTensorFile(const fs::path& p) {
   if (EndsWith(p.string(), ".safetensors")) return SafetensorsFile::Open(p);
   return TorchBinFile::Open(p);

@@ -1,3 +1,4 @@
+#include "framework/core/strings.h"
 #include "framework/model/random_weights.h"
 
 #include <ATen/ATen.h>
@@ -8,14 +9,6 @@
 #include "framework/model/switch_names.h"
 
 namespace qmoe {
-namespace {
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 std::map<std::string, at::Tensor> RandomSwitchWeights(const SwitchConfig& cfg, uint64_t seed, at::ScalarType dtype,
                                                       double router_scale) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -218,6 +218,7 @@ std::string HfConfigJson(const SwitchConfig& c) {
   j["feed_forward_proj"] = "relu";
   j["is_encoder_decoder"] = true;
   if (c.is_full_sparse) j["is_full_sparse"] = true;
+  if (c.synthetic) j["qmoe_synthetic"] = true;  // written by qmoe synth; read back into SwitchConfig::synthetic
   j["pad_token_id"] = c.pad_token_id;
   j["decoder_start_token_id"] = c.pad_token_id;
   j["eos_token_id"] = c.eos_token_id;
