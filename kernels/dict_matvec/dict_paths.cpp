@@ -65,7 +65,7 @@ void DictMatvecBatchWith(const DictPath& p, const DictView& m, const uint32_t* d
   const int64_t parts = std::clamp<int64_t>(threads, 1, std::max<int64_t>(m.rows, 1));
   if (parts == 1) return p.fn(m, dec, xpad, stride, k, y);
   // Each range writes its own rows of every token: y[j][r0..r1) through a per-range buffer.
-  std::vector<std::vector<float>> ys(size_t(parts));
+  std::vector<std::vector<float>> ys(static_cast<size_t>(parts));
   std::vector<std::thread> pool;
   auto run = [&](int64_t t) {
     const int64_t r0 = m.rows * t / parts, r1 = m.rows * (t + 1) / parts;
