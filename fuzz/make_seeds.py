@@ -146,9 +146,68 @@ def compressed_seeds():
     put("compressed_fuzz", "published", b"\x03" + bytes([9, 16, 8]) + bytes(9 * 4 + 16 * 2 + 8 * 2) + bytes([9, 8, 16]))
 
 
+def shard_file(runs, page_size=512, edit=None):
+    """A results shard as a cluster task publishes it (results/schema.sql, rollback journal), with a
+    small page size so that the fuzzer's mutations land on headers, pages and records."""
+    import sqlite3
+    import tempfile
+    schema = open(os.path.join(os.path.dirname(ROOT), "..", "results", "schema.sql")).read()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "shard.db")
+        c = sqlite3.connect(path)
+        c.execute("PRAGMA page_size=%d" % page_size)
+        c.executescript(schema)
+        for i, (key, status, metrics) in enumerate(runs, 1):
+            ended = None if status == "running" else "2026-01-0%dT00:00:00Z" % i
+            c.execute("INSERT INTO runs(id, key, experiment, method, started_at, ended_at, status, error) "
+                      "VALUES (?, ?, 'matrix', 'rtn', '2026-01-01T00:00:00Z', ?, ?, ?)",
+                      (i, key, ended, status, "boom" if status == "failed" else ""))
+            c.execute("INSERT INTO run_params VALUES (?, 'method.bits', '2')", (i,))
+            for j, (name, value) in enumerate(metrics):
+                c.execute("INSERT INTO metrics(run_id, name, value, unit, layer, expert) VALUES (?, ?, ?, 'nats', ?, ?)",
+                          (i, name, value, "encoder.block.1" if j else "", j - 1))
+            if i == 1:
+                c.execute("INSERT INTO kernel_timings(run_id, kernel, device, rows, cols, batch, seconds, "
+                          "gbytes_per_s, weights_per_s) VALUES (1, 'k', 'cpu', 32, 64, 1, 0.5, 1.0, 2.0)")
+        c.commit()
+        if edit:
+            c.executescript(edit)
+        c.execute("VACUUM")
+        c.close()
+        return open(path, "rb").read()
+
+
+def results_shard_seeds():
+    t = "results_shard_fuzz"
+    # Raw mode (first byte even): the bytes of a shard file.
+    put(t, "raw_done", b"\0" + shard_file([("k1", "done", [("loss", 1.5), ("zero_fraction", 0.25)])]))
+    put(t, "raw_three", b"\0" + shard_file([("main-failed", "failed", [("loss", None)]), ("k2", "running", []),
+                                            ("main-done", "done", [("loss", 3.0)])]))
+    put(t, "raw_empty", b"\0" + shard_file([]))
+    # Structured mode (first byte odd): bytes that drive the shard writer.
+    put(t, "structured_two", bytes([1, 2, 0, 2, 0x72, 0x74, 1, 0x61, 0, 0, 0, 0, 1, 1, 0x62, 1, 0x63, 2, 1, 0,
+                                    0, 5, 0, 0, 0, 0, 0, 1, 1, 0x78, 0, 1, 0, 2, 0, 1, 3, 1, 1, 0, 0, 0, 4, 1, 2,
+                                    1, 0x41, 0, 0]))
+    put(t, "structured_edit", bytes([3, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 4]))
+    # Regression cases: each was merged, mis-merged or hung before the shard reader checked it.
+    put(t, "regression_view", bytes([1, 0, 4]))      # structured, no runs, metrics swapped for a view
+    put(t, "regression_version", bytes([1, 0, 5]))   # structured, schema_version 2^32 + 1 (read as 1)
+    one = [("k1", "done", [("loss", 1.5)])]
+    put(t, "regression_real_key", b"\0" + shard_file(one, edit=(  # merged once; the 2nd merge failed
+        "ALTER TABLE runs RENAME TO r0; CREATE TABLE runs(id INTEGER PRIMARY KEY, key, experiment, started_at, "
+        "ended_at, status); INSERT INTO runs SELECT id, 1.5, experiment, started_at, ended_at, status FROM r0")))
+    put(t, "regression_column_sql", b"\0" + shard_file(one, edit=(  # a column name that was run as SQL: hung
+        'ALTER TABLE runs ADD COLUMN "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) '
+        'SELECT max(x) FROM c)" TEXT')))
+    put(t, "regression_recursive_view", b"\0" + shard_file(one, edit=(  # a view that never ends: hung
+        "ALTER TABLE run_params RENAME TO p2; CREATE VIEW run_params AS WITH RECURSIVE c(x) AS "
+        "(SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 1 AS run_id, x AS key, '' AS value FROM c")))
+
+
 if __name__ == "__main__":
     pickle_seeds()
     safetensors_seeds()
     hf_config_seeds()
     config_seeds()
     compressed_seeds()
+    results_shard_seeds()

@@ -36,6 +36,11 @@ qmoe_reader_fuzz(pickle_fuzz SOURCES ${_qmoe_fuzz_io_src}
 qmoe_reader_fuzz(hf_config_fuzz SOURCES ${_fw}/model/switch_config.cpp ${_fw}/io/atomic_file.cpp ${_fw}/io/bounded_read.cpp
                  LIBS qmoe_core ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json)
 qmoe_reader_fuzz(config_fuzz SOURCES ${_qmoe_fuzz_config_src} LIBS qmoe_core ${_qmoe_fuzz_yaml})
+# The results sources need no LibTorch; schema_sql.cpp is generated at configure time by framework/results.
+qmoe_reader_fuzz(results_shard_fuzz
+                 SOURCES ${_fw}/results/shard.cpp ${_fw}/results/results_db.cpp ${_fw}/results/schema.cpp
+                         ${_fw}/results/sqlite_util.cpp ${PROJECT_BINARY_DIR}/framework/results/schema_sql.cpp
+                 LIBS qmoe_core SQLite::SQLite3)
 # compressed_fuzz needs the method and kernel libraries, which clang 14 cannot compile (LibTorch's
 # headers in C++20 mode, an AVX-512 feature name). It links them from a gcc build of this checkout
 # instead: -DQMOE_FUZZ_GCC_BUILD=<that build folder> (e.g. build/release); only the compressed-model

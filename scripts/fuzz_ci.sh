@@ -11,7 +11,7 @@ build=$root/build/fuzz
 command -v clang++ >/dev/null || { echo "fuzz_ci: clang++ not found (apt-get install clang libclang-rt-dev)"; exit 1; }
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQMOE_FUZZ=ON \
   -DQMOE_CUDA=OFF -DQMOE_BUILD_TESTS=OFF -DQMOE_BUILD_BENCH=OFF >/dev/null
-targets=(safetensors_fuzz pickle_fuzz hf_config_fuzz config_fuzz codec_decode_fuzz)
+targets=(safetensors_fuzz pickle_fuzz hf_config_fuzz config_fuzz results_shard_fuzz codec_decode_fuzz)
 cmake --build "$build" -j 2 --target "${targets[@]}"
 export LSAN_OPTIONS=suppressions=$root/fuzz/lsan.supp
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

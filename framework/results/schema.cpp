@@ -29,6 +29,9 @@ int ReadSchemaVersion(sqlite3* db, const std::string& path) {
   while (v.Step("reading schema_version")) versions.push_back(v.Int(0));
   QMOE_CHECK(versions.size() == 1, "results database '", path, "': schema_version must hold one row, found ",
              versions.size());
+  // Checked before the narrowing: 2^32 + 1 must not read as version 1.
+  QMOE_CHECK(versions[0] >= 0 && versions[0] <= 1000000, "results database '", path, "': schema_version holds ",
+             versions[0], ", not a schema version (0 to 1000000)");
   return static_cast<int>(versions[0]);
 }
 

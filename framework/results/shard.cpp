@@ -62,6 +62,17 @@ class ShardConn {
       while (check.Step("checking the shard")) problems.push_back(check.Text(0));
       QMOE_CHECK(problems == std::vector<std::string>{"ok"}, "shard '", path, "' is corrupt (SQLite quick_check: ",
                  Join(problems, "; ").substr(0, 300), ")");
+      // A view or a missing table would run someone else's query (a recursive view never ends)
+      // or read nothing; every table the merge reads must be a plain table.
+      SqlStmt kind(db_, "SELECT type FROM sqlite_master WHERE name = ?1", path);
+      for (const char* t : {"runs", "run_params", "metrics", "kernel_timings"}) {
+        kind.Reset();
+        kind.Bind(1, std::string(t));
+        const std::string type = kind.Step("reading the shard's schema") ? kind.Text(0) : "";
+        kind.Reset();
+        QMOE_CHECK(type == "table", "shard '", path, "' is not a qmoe results shard: ",
+                   type.empty() ? StrCat("it has no table '", t, "'") : StrCat("'", t, "' is a ", type, ", not a table"));
+      }
     } catch (const Error& e) {
       sqlite3_close_v2(db_);
       // SQLite's messages (sqlite_util.cpp) say "results database 'PATH'"; this file is a shard.
@@ -90,8 +101,15 @@ struct Table {
   std::vector<Row> rows;
 };
 
+// "name" quoted as a SQL identifier: column names come from the shard file, so they are data.
+std::string Quoted(const std::string& name) {
+  std::string q = "\"";
+  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 std::vector<std::string> ColumnsOf(sqlite3* db, const std::string& table, const std::string& path) {
-  SqlStmt st(db, StrCat("PRAGMA table_info(", table, ")"), path);
+  SqlStmt st(db, StrCat("PRAGMA table_info(", Quoted(table), ")"), path);
   std::vector<std::string> cols;
   while (st.Step("reading columns")) cols.push_back(st.Text(1));
   return cols;
@@ -113,13 +131,44 @@ void BindValue(SqlStmt& st, int i, const Value& v) {
   else st.Bind(i, std::get<std::string>(v));
 }
 
-// `SELECT cols FROM table WHERE where`, with `skip` columns left out of the copy.
-Table ReadTable(ShardConn& shard, const std::string& table, const std::set<std::string>& skip) {
+const char* TypeName(int type) {
+  switch (type) {
+    case SQLITE_NULL: return "null";
+    case SQLITE_INTEGER: return "integer";
+    case SQLITE_FLOAT: return "real";
+    case SQLITE_TEXT: return "text";
+    default: return "blob";
+  }
+}
+
+// Every row of `table` in the shard, `skip` columns left out. Each column must exist in the main
+// database (`main_cols`; checked before any row is read), the columns the merge keys on must be
+// there (`required`) with the types it compares (`types`: column -> allowed SQLite types).
+Table ReadTable(ShardConn& shard, const std::string& table, const std::set<std::string>& skip,
+                const std::set<std::string>& main_cols, const std::string& main_path,
+                const std::map<std::string, std::set<int>>& types) {
   Table t;
-  for (const auto& c : ColumnsOf(shard.handle(), table, shard.path()))
+  const std::vector<std::string> cols = ColumnsOf(shard.handle(), table, shard.path());
+  for (const auto& c : cols) {
+    QMOE_CHECK(main_cols.count(c), "shard '", shard.path(), "': table ", table, " has column '", c,
+               "' that results database '", main_path, "' lacks; merge it with a newer qmoe build");
     if (!skip.count(c)) t.columns.push_back(c);
-  SqlStmt st(shard.handle(), StrCat("SELECT ", Join(t.columns, ", "), " FROM ", table), shard.path());
+  }
+  std::vector<std::string> quoted;
+  for (const auto& c : t.columns) quoted.push_back(Quoted(c));
+  std::vector<std::pair<int, const std::set<int>*>> typed;  // column index -> allowed types
+  for (const auto& [c, allowed] : types) {
+    auto at = std::find(t.columns.begin(), t.columns.end(), c);
+    QMOE_CHECK(at != t.columns.end(), "shard '", shard.path(), "' is not a qmoe results shard: table ", table,
+               " has no column '", c, "'");
+    typed.emplace_back(static_cast<int>(at - t.columns.begin()), &allowed);
+  }
+  SqlStmt st(shard.handle(), StrCat("SELECT ", Join(quoted, ", "), " FROM ", Quoted(table)), shard.path());
   while (st.Step(StrCat("reading ", table))) {
+    for (const auto& [c, allowed] : typed)
+      QMOE_CHECK(allowed->count(st.Type(c)), "shard '", shard.path(), "': table ", table, ", row ", t.rows.size() + 1,
+                 ": column '", t.columns[c], "' holds a value of type ", TypeName(st.Type(c)), " where the results ",
+                 "schema has ", allowed->count(SQLITE_INTEGER) ? "an integer" : "text");
     Row r;
     for (int c = 0; c < static_cast<int>(t.columns.size()); ++c) r.values.push_back(Read(st, c));
     t.rows.push_back(std::move(r));
@@ -152,11 +201,17 @@ struct ShardContents {
 
 const char* const kChildTables[] = {"run_params", "metrics", "kernel_timings"};
 
-ShardContents ReadShard(const std::string& path) {
+// `main_cols`: table -> the columns of the main database at `main_path`.
+ShardContents ReadShard(const std::string& path, std::map<std::string, std::set<std::string>>& main_cols,
+                        const std::string& main_path) {
   ShardConn shard(path);
   ShardContents s;
-  s.runs = ReadTable(shard, "runs", {});
-  for (const char* t : kChildTables) s.children[t] = ReadTable(shard, t, {"id"});
+  // The merge keys on these: a run's id, key, status and end, and each child's run id.
+  const std::set<int> integer{SQLITE_INTEGER}, text{SQLITE_TEXT}, text_or_null{SQLITE_TEXT, SQLITE_NULL};
+  s.runs = ReadTable(shard, "runs", {}, main_cols["runs"], main_path,
+                     {{"id", integer}, {"key", text}, {"status", text}, {"ended_at", text_or_null}});
+  for (const char* t : kChildTables)
+    s.children[t] = ReadTable(shard, t, {"id"}, main_cols[t], main_path, {{"run_id", integer}});
   return s;
 }
 
@@ -173,12 +228,12 @@ void PublishShard(const std::string& work_db, const std::string& shard_path) {
   if (!final_path.parent_path().empty()) fs::create_directories(final_path.parent_path());
   const std::string tmp = (final_path.parent_path() / ("." + final_path.filename().string() + ".partial")).string();
   fs::remove(tmp);
-  {
-    ResultsDb db(work_db);
-    SqlStmt vacuum(db.handle(), "VACUUM INTO ?1", db.path());
-    vacuum.Bind(1, tmp).Step(StrCat("publishing the shard '", shard_path, "'"));
-  }
-  {
+  try {
+    {
+      ResultsDb db(work_db);
+      SqlStmt vacuum(db.handle(), "VACUUM INTO ?1", db.path());
+      vacuum.Bind(1, tmp).Step(StrCat("publishing the shard '", shard_path, "'"));
+    }
     // A shard is read by other hosts: a plain rollback-journal file, no WAL or shared memory.
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(tmp.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
@@ -190,11 +245,19 @@ void PublishShard(const std::string& work_db, const std::string& shard_path) {
       throw;
     }
     sqlite3_close_v2(db);
+    FsyncPath(tmp, O_RDONLY);
+    std::error_code ec;
+    fs::rename(tmp, final_path, ec);
+    QMOE_CHECK(!ec, "cannot publish shard '", shard_path, "' (rename from '", tmp, "'): ", ec.message());
+  } catch (const Error& e) {
+    // A full disk (or any other failure) leaves the previous shard, if any, and no partial file.
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    fs::remove(tmp + "-journal", ec);
+    const std::string what = e.what();
+    if (what.find(shard_path) != std::string::npos) throw;
+    throw Error(StrCat("cannot publish shard '", shard_path, "': ", what));
   }
-  FsyncPath(tmp, O_RDONLY);
-  std::error_code ec;
-  fs::rename(tmp, final_path, ec);
-  QMOE_CHECK(!ec, "cannot publish shard '", shard_path, "' (rename from '", tmp, "'): ", ec.message());
   FsyncPath(final_path.parent_path().empty() ? "." : final_path.parent_path().string(), O_RDONLY | O_DIRECTORY);
 }
 
@@ -207,7 +270,11 @@ std::vector<std::string> FindShards(const std::string& path) {
        it.increment(ec)) {
     const fs::path& p = it->path();
     const std::string name = p.filename().string();
-    if (it->is_regular_file() && p.extension() == ".db" && name[0] != '.' && p.parent_path().filename() == "shards")
+    // The name first: a task may rename its hidden partial file away meanwhile, and a stat of it
+    // (filesystems without d_type) must not throw.
+    std::error_code type_ec;
+    if (p.extension() == ".db" && name[0] != '.' && p.parent_path().filename() == "shards" &&
+        it->is_regular_file(type_ec))
       out.push_back(p.string());
   }
   std::sort(out.begin(), out.end());
@@ -242,22 +309,15 @@ std::vector<ShardRun> ReadShardRuns(const std::string& shard_path) {
 }
 
 MergeCounts MergeShard(ResultsDb& main, const std::string& shard_path) {
-  const ShardContents s = ReadShard(shard_path);
   sqlite3* db = main.handle();
   const std::string& path = main.path();
   // The shard's schema is not newer than ours and the schema only ever adds columns, so every
-  // shard column exists here; check anyway, so a hand-made file cannot half-merge.
+  // shard column exists here; ReadShard checks anyway, so a hand-made file cannot half-merge.
   std::map<std::string, std::set<std::string>> main_cols;
   for (const char* t : {"runs", "run_params", "metrics", "kernel_timings"}) {
     for (const auto& c : ColumnsOf(db, t, path)) main_cols[t].insert(c);
   }
-  auto check_cols = [&](const std::string& t, const Table& table) {
-    for (const auto& c : table.columns)
-      QMOE_CHECK(main_cols[t].count(c), "shard '", shard_path, "': table ", t, " has column '", c,
-                 "' that results database '", path, "' lacks; merge it with a newer qmoe build");
-  };
-  check_cols("runs", s.runs);
-  for (const auto& [t, table] : s.children) check_cols(t, table);
+  const ShardContents s = ReadShard(shard_path, main_cols, path);
 
   std::vector<std::string> run_cols;  // all but the id, which is local to each file
   for (const auto& c : s.runs.columns)
@@ -267,7 +327,9 @@ MergeCounts MergeShard(ResultsDb& main, const std::string& shard_path) {
   main.Begin();
   try {
     SqlStmt find(db, "SELECT id, status, coalesce(ended_at, '') FROM runs WHERE key = ?1", path);
-    SqlStmt insert_run(db, StrCat("INSERT INTO runs(", Join(run_cols, ", "), ") VALUES (",
+    std::vector<std::string> quoted_run_cols;
+    for (const auto& c : run_cols) quoted_run_cols.push_back(Quoted(c));
+    SqlStmt insert_run(db, StrCat("INSERT INTO runs(", Join(quoted_run_cols, ", "), ") VALUES (",
                                   Join(Placeholders(run_cols.size()), ", "), ")"), path);
     for (const Row& run : s.runs.rows) {
       const std::string key = Text(s.runs, run, "key"), status = Text(s.runs, run, "status");
@@ -301,7 +363,9 @@ MergeCounts MergeShard(ResultsDb& main, const std::string& shard_path) {
       const int64_t new_id = sqlite3_last_insert_rowid(db);
       const int64_t shard_id = IntOf(s.runs, run, "id");
       for (const auto& [t, table] : s.children) {
-        SqlStmt ins(db, StrCat("INSERT INTO ", t, "(", Join(table.columns, ", "), ") VALUES (",
+        std::vector<std::string> quoted;
+        for (const auto& c : table.columns) quoted.push_back(Quoted(c));
+        SqlStmt ins(db, StrCat("INSERT INTO ", t, "(", Join(quoted, ", "), ") VALUES (",
                                Join(Placeholders(table.columns.size()), ", "), ")"), path);
         for (const Row& r : table.rows) {
           if (IntOf(table, r, "run_id") != shard_id) continue;

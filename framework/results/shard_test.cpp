@@ -3,9 +3,15 @@
 #include "framework/results/shard.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 
@@ -162,6 +168,139 @@ TEST(Shard, BadShardsAreOneErrorEachAndLoseNothing) {
   EXPECT_NE(r.errors[2].find(foreign), std::string::npos) << r.errors[2];
   EXPECT_EQ(Count(main, "runs"), "2");
   for (const auto& f : {corrupt, newer, foreign}) EXPECT_TRUE(fs::exists(f)) << "a bad shard must stay in place";
+}
+
+// A shard is a file someone else made: its column names, object types and value types are data.
+// Each of these was merged (or mis-merged) before the shard reader checked them.
+TEST(Shard, HandMadeShardsAreRefusedWithAnErrorNamingThem) {
+  auto edited = [](const std::string& name, const char* sql) {
+    const std::string shard = MakeShard(name, "k1", "done", 1.5);
+    sqlite3* raw = nullptr;
+    EXPECT_EQ(sqlite3_open(shard.c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+    sqlite3_close(raw);
+    return shard;
+  };
+  ResultsDb main(FreshDbPath("handmade-main"));
+  AddRun(main, "k0", "bf16", {}, {{"loss", 9}}, "done");
+  // A column name is an identifier, never SQL that the merge runs (a recursive query would hang it).
+  const std::string expr = edited("handmade-expr", "ALTER TABLE runs ADD COLUMN \"nosuchfn()\" TEXT");
+  ExpectErrorWith([&] { MergeShard(main, expr); }, {expr, "has column 'nosuchfn()'"});
+  // A view runs the shard author's query: only plain tables are read.
+  const std::string view =
+      edited("handmade-view", "ALTER TABLE metrics RENAME TO m2; CREATE VIEW metrics AS SELECT * FROM m2");
+  ExpectErrorWith([&] { MergeShard(main, view); }, {view, "'metrics' is a view, not a table"});
+  const std::string missing = edited("handmade-missing", "DROP TABLE kernel_timings");
+  ExpectErrorWith([&] { MergeShard(main, missing); }, {missing, "no table 'kernel_timings'"});
+  // 2^32 + 1 once read as version 1.
+  const std::string wrapped = edited("handmade-version", "UPDATE schema_version SET version = 4294967297");
+  ExpectErrorWith([&] { MergeShard(main, wrapped); }, {wrapped, "4294967297", "not a schema version"});
+  // A real key merged once, and then a second merge failed on the UNIQUE key: types are checked.
+  // (A hand-made runs table without the TEXT affinity keeps 1.5 a real.)
+  const std::string real_key = edited("handmade-real-key",
+                                      "ALTER TABLE runs RENAME TO r0; CREATE TABLE runs(id INTEGER PRIMARY KEY, key, "
+                                      "experiment, started_at, ended_at, status); INSERT INTO runs SELECT id, 1.5, "
+                                      "experiment, started_at, ended_at, status FROM r0");
+  ExpectErrorWith([&] { MergeShard(main, real_key); }, {real_key, "column 'key' holds a value of type real"});
+  EXPECT_EQ(Count(main, "runs"), "1");
+  EXPECT_EQ(Count(main, "metrics"), "1");
+}
+
+// The shard writer is crash-safe: publishing over an earlier attempt's shard, killed at random
+// moments or stopped by a full disk, leaves the old shard or the complete new one, never a torn mix,
+// and a full disk is one Error naming the shard with no partial file left behind.
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// "old" or "new" by the run the shard at `path` holds; "torn: ..." when it is neither.
+std::string WhichShard(const std::string& path) {
+  try {
+    const auto runs = ReadShardRuns(path);
+    if (runs.size() == 1 && runs[0].key == "k-old") return "old";
+    if (runs.size() == 40) return "new";
+    return StrCat("torn: ", runs.size(), " runs");
+  } catch (const Error& e) {
+    return StrCat("torn: ", e.what());
+  }
+}
+
+TEST(ShardCrashSafety, PublishKilledAtRandomMomentsOrOnAFullDiskKeepsOldOrNew) {
+  const std::string shard = MakeShard("crash", "k-old", "failed", 1);
+  const std::string dir = fs::path(shard).parent_path().string();
+  const std::string work = FreshDbPath("crash-work");
+  {
+    ResultsDb db(work);
+    db.Begin();
+    for (int i = 0; i < 40; ++i) AddRun(db, StrCat("k", i), "rtn", {{"method.bits", "2"}}, {{"loss", i * 0.5}});
+    db.Commit();
+  }
+  std::mt19937 rng(99);
+  std::map<std::string, int> seen;
+  for (int round = 0; round < 10; ++round) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // publishes the new shard again and again until killed
+      for (;;) PublishShard(work, shard);
+    }
+    ::usleep(std::uniform_int_distribution<int>(1000, 40000)(rng));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the publishing child exited by itself (status " << status << ")";
+    const std::string which = WhichShard(shard);
+    ASSERT_TRUE(which == "old" || which == "new") << "round " << round << ": " << which;
+    ++seen[which];
+    fs::remove(fs::path(dir) / ("." + fs::path(shard).filename().string() + ".partial"));  // the killed writer's
+  }
+  EXPECT_GT(seen["old"] + seen["new"], 0);
+
+  // A full disk: the child's files may not grow past `limit` bytes (RLIMIT_FSIZE; the write fails
+  // with EFBIG as it would with ENOSPC), at sizes from the first page to the last.
+  fs::remove(shard);
+  fs::copy_file(MakeShard("crash-old", "k-old", "failed", 1), shard);
+  const auto full_size = [&] {
+    const std::string probe = dir + "/probe.db";
+    PublishShard(work, probe);
+    const auto n = fs::file_size(probe);
+    fs::remove(probe);
+    return n;
+  }();
+  for (const uint64_t limit : {uint64_t{0}, uint64_t{512}, uint64_t{4096}, full_size / 2, full_size - 1}) {
+    int pipe_fd[2];
+    ASSERT_EQ(::pipe(pipe_fd), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(pipe_fd[0]);
+      ::signal(SIGXFSZ, SIG_IGN);
+      const rlimit lim{limit, limit};
+      ::setrlimit(RLIMIT_FSIZE, &lim);
+      std::string msg = "published";
+      try {
+        PublishShard(work, shard);
+      } catch (const Error& e) {
+        msg = e.what();
+      }
+      (void)!::write(pipe_fd[1], msg.data(), msg.size());
+      ::_exit(0);
+    }
+    ::close(pipe_fd[1]);
+    std::string msg;
+    char buf[512];
+    for (ssize_t n; (n = ::read(pipe_fd[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<size_t>(n));
+    ::close(pipe_fd[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "limit " << limit << ": status " << status;
+    EXPECT_NE(msg.find(shard), std::string::npos) << "limit " << limit << ": " << msg;
+    EXPECT_EQ(WhichShard(shard), "old") << "limit " << limit << ": " << msg;
+    EXPECT_EQ(FilesIn(dir), std::vector<std::string>{fs::path(shard).filename().string()})
+        << "limit " << limit << ": a partial file was left";
+  }
+  PublishShard(work, shard);
+  EXPECT_EQ(WhichShard(shard), "new");
 }
 
 TEST(ResultsDb, MarkRunFailedOnlyTouchesRunningRuns) {
