@@ -43,7 +43,13 @@ void FsyncPath(const std::string& path, int flags) {
 class ShardConn {
  public:
   explicit ShardConn(const std::string& path) : path_(path) {
-    QMOE_CHECK(fs::is_regular_file(path), "shard '", path, "' does not exist or is not a file");
+    std::error_code ec;
+    QMOE_CHECK(fs::is_regular_file(path, ec), "shard '", path, "' does not exist or is not a file");
+    // SQLite sizes its checks by the page count of the file's header (a terabyte file that claims
+    // 2^31 pages costs 256 MiB for quick_check's page map alone): refuse before opening.
+    const auto bytes = fs::file_size(path, ec);
+    QMOE_CHECK(!ec && bytes <= kMaxShardBytes, "shard '", path, "' is ", ec ? std::string("unreadable") : StrCat(bytes, " bytes"),
+               ", more than a shard may be (", kMaxShardBytes >> 20, " MiB: one run's database); not merged");
     int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);

@@ -3,12 +3,17 @@
 // of its own on local disk, publishes that as a shard file in the sweep's folder when it ends, and
 // `qmoe results merge` folds shards into the main database.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "framework/results/results_db.h"
 
 namespace qmoe {
+
+// The largest shard file MergeShard and ReadShardRuns open: one run's database, per-expert metrics
+// of the largest models included, is tens of MiB; a larger file is refused before SQLite reads it.
+inline constexpr uint64_t kMaxShardBytes = uint64_t{1} << 30;
 
 // Copies the database `work_db` into one self-contained file at `shard_path` (VACUUM INTO a
 // hidden temporary name beside it, rollback journal, fsync, then rename), so a reader sees either

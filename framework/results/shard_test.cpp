@@ -202,6 +202,21 @@ TEST(Shard, HandMadeShardsAreRefusedWithAnErrorNamingThem) {
                                       "experiment, started_at, ended_at, status); INSERT INTO runs SELECT id, 1.5, "
                                       "experiment, started_at, ended_at, status FROM r0");
   ExpectErrorWith([&] { MergeShard(main, real_key); }, {real_key, "column 'key' holds a value of type real"});
+  // A terabyte shard whose header claims every page: refused by its size, before SQLite sizes its
+  // page map by the claim (256 MiB for 2^31 pages).
+  const std::string huge = MakeShard("handmade-huge", "k1", "done", 1.5);
+  {
+    const uint64_t page_size = std::stoull(Scalar(main, "PRAGMA page_size"));
+    const uint64_t pages = (uint64_t{1} << 40) / page_size;
+    std::fstream f(huge, std::ios::in | std::ios::out | std::ios::binary);
+    const unsigned char count[4] = {static_cast<unsigned char>(pages >> 24), static_cast<unsigned char>(pages >> 16),
+                                    static_cast<unsigned char>(pages >> 8), static_cast<unsigned char>(pages)};
+    f.seekp(28);  // the header's page count (big-endian)
+    f.write(reinterpret_cast<const char*>(count), 4);
+  }
+  fs::resize_file(huge, uint64_t{1} << 40);  // sparse: no disk used
+  ExpectErrorWith([&] { MergeShard(main, huge); }, {huge, "1099511627776 bytes", "1024 MiB"});
+  fs::remove(huge);
   EXPECT_EQ(Count(main, "runs"), "1");
   EXPECT_EQ(Count(main, "metrics"), "1");
 }
