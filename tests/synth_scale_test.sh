@@ -31,6 +31,21 @@ awk "BEGIN { exit !($sparsity >= 0.84 && $sparsity <= 0.89) }" || fail "ternary 
 awk "BEGIN { exit !($bits > 0 && $bits < 1) }" || fail "experts take $bits bits per parameter, not below 1"
 awk "BEGIN { exit !($rss > 0 && $rss <= $ram_mib / 3) }" || fail "peak RSS $rss MiB is above a third of RAM ($ram_mib MiB)"
 awk "BEGIN { exit !($loss > 0) }" || fail "no evaluation loss recorded ($loss)"
+# Per layer: the sparse blocks' experts below 1 bit too, VmHWM never falling from one layer to the
+# next (layers in the order they ran: rowid), and the saved directory's size on disk recorded.
+layer_bits=$(sqlite3 "$db" "SELECT m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment='compress'
+                            AND m.name='layer_bits_per_param' ORDER BY m.rowid")
+[[ $(wc -w <<<"$layer_bits") == 2 ]] || fail "expected layer_bits_per_param of 2 sparse blocks, got '$layer_bits'"
+for b in $layer_bits; do awk "BEGIN { exit !($b > 0 && $b < 1) }" || fail "a sparse layer takes $b bits per parameter"; done
+peaks=$(sqlite3 "$db" "SELECT m.value FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.experiment='compress'
+                       AND m.name='layer_peak_rss_mib' ORDER BY m.rowid")
+[[ $(wc -w <<<"$peaks") == 4 ]] || fail "expected layer_peak_rss_mib of 4 blocks, got '$peaks'"
+awk -v rss="$rss" '{ if ($1 <= 0 || $1 < prev || $1 > rss + 1) exit 1; prev = $1 }' <<<"$peaks" \
+  || fail "per-layer peak RSS is not positive, monotone and below the run's peak $rss MiB: $peaks"
+disk=$(metric compress compressed_disk_bytes)
+actual=$(find "$tmp/b8-dict" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+awk "BEGIN { exit !($disk == $actual) }" || fail "compressed_disk_bytes $disk differs from the directory's files, $actual bytes"
+echo "per layer: bits $layer_bits; peak RSS $peaks MiB; compressed directory $disk bytes"
 label=$(sqlite3 "$db" "SELECT value FROM run_params p JOIN runs r ON r.id = p.run_id
                        WHERE r.experiment='compress' AND p.key='model.synthetic'")
 [[ $label == true ]] || fail "the compress run does not record model.synthetic = true (got '$label')"

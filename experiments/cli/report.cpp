@@ -5,6 +5,7 @@
 #include <functional>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -412,18 +413,86 @@ int Table7(const Report& rep) {
   return 0;
 }
 
-// Table 6 needs a real checkpoint compressed with the dictionary code: bf16 and compressed sizes.
-int Table6(const Report& rep) {
-  rep.out << "\nTable 6: compression rates and sizes of real models\n"
-          << "no runs at real shapes yet: this table needs switch-base-128 or larger compressed with method=dict "
-          << "from a real checkpoint (model.path=DIR).\n";
+// Table 6's row of a run: the dictionary or rANS code over its ternary quantizer ("QMoE n=64 dict",
+// "RTN rans"); "" for other methods or runs without the bits metrics.
+std::string Table6Row(const Run& r) {
+  std::string row, col;
+  if ((r.method != "dict" && r.method != "rans") || !Table4Cell(r, &row, &col)) return "";
+  if (!r.Metric("bits_per_param_experts") || !r.Metric("bits_per_param") || !r.Metric("compressed_gb")) return "";
+  return row;
+}
+
+// The paper's Table 6 rows: bits per parameter are 16 / the published compression rate.
+std::vector<std::vector<std::string>> PaperTable6(const Paper& p) {
   std::vector<std::vector<std::string>> rows;
-  for (const char* m : {"switch-base-128", "switch-large-128", "switch-c-2048"})
-    rows.push_back({m, rep.paper.Cell("Table 6", m, "qmoe-dict", 1.5, "", 2, "moe_only_rate"),
-                    rep.paper.Cell("Table 6", m, "qmoe-dict", 1.5, "", 2, "full_rate"),
-                    rep.paper.Cell("Table 6", m, "bf16", 16, "", 1, "size_gb"),
-                    rep.paper.Cell("Table 6", m, "qmoe-dict", 1.5, "", 2, "size_gb")});
-  PrintTable(rep.out, {"paper model", "MoE-only rate", "full rate", "bf16 GB", "QMoE GB"}, rows);
+  auto cell = [&](const std::string& m, const std::string& method, double bits, const std::string& metric) {
+    for (const auto& r : p.rows)
+      if (r.table_name == "Table 6" && r.model == m && r.method == method && r.bits == bits && r.metric == metric)
+        return std::optional<double>(r.value);
+    return std::optional<double>();
+  };
+  for (const char* m : {"switch-base-128", "switch-large-128", "switch-c-2048"}) {
+    const auto moe = cell(m, "qmoe-dict", 1.5, "moe_only_rate"), full = cell(m, "qmoe-dict", 1.5, "full_rate");
+    const auto bf16 = cell(m, "bf16", 16, "size_gb"), gb = cell(m, "qmoe-dict", 1.5, "size_gb");
+    auto fmt = [](const std::optional<double>& v, int digits) { return v ? Fixed(*v, digits) : std::string("-"); };
+    rows.push_back({"paper QMoE dict", m, moe ? Fixed(16.0 / *moe, 3) : "-", fmt(moe, 2),
+                    full ? Fixed(16.0 / *full, 3) : "-", fmt(full, 2), fmt(gb, 2), fmt(bf16, 1), "-", "-"});
+  }
+  return rows;
+}
+
+const std::vector<std::string> kTable6Header = {"method",     "model",      "experts bits", "experts rate",
+                                                "whole bits", "whole rate", "GB",           "bf16 GB",
+                                                "disk GB",    "peak RSS GiB"};
+
+// Table 6 from the runs' own accounting: experts at their exact storage, the rest of the model at
+// bf16 (bits_per_param, compressed_gb), the rate 16 / bits, the bf16 size 16 / bits_per_param times
+// compressed_gb (the same parameter count), the saved directory's bytes and the process's peak RSS.
+int Table6(const Report& rep) {
+  auto runs = rep.Select([](const Run& r) { return !Table6Row(r).empty(); });
+  if (runs.empty()) {
+    rep.out << "\nTable 6: compression rates and sizes (rate = 16 / bits per parameter; GB = 1e9 bytes)\n";
+    rep.out << "no finished compress runs with method=dict or method=rans yet; e.g. qmoe synth model=switch-base-128 "
+            << "out=DIR, then qmoe run experiment=compress model=switch-base-128 model.path=DIR method=dict\n";
+    PrintTable(rep.out, kTable6Header, PaperTable6(rep.paper));
+    return 0;
+  }
+  for (const Group& g : report::GroupRuns(runs, Union(kMethodAxes, kCalibrationAxes), kTimeOnly)) {
+    struct Cells {
+      CellStats experts, experts_rate, whole, whole_rate, gb, bf16_gb, disk_gb, rss_gib;
+    };
+    std::map<std::string, Cells> cells;  // row -> cells
+    for (const Run* r : g.runs) {
+      Cells& c = cells[Table6Row(*r)];
+      const double experts = *r->Metric("bits_per_param_experts"), whole = *r->Metric("bits_per_param");
+      const double gb = *r->Metric("compressed_gb");
+      c.experts.Add(*r, experts);
+      c.experts_rate.Add(*r, 16.0 / experts);
+      c.whole.Add(*r, whole);
+      c.whole_rate.Add(*r, 16.0 / whole);
+      c.gb.Add(*r, gb);
+      c.bf16_gb.Add(*r, gb * 16.0 / whole);
+      if (auto d = r->Metric("compressed_disk_bytes")) c.disk_gb.Add(*r, *d / 1e9);
+      if (auto m = r->Metric("peak_rss_mib")) c.rss_gib.Add(*r, *m / 1024.0);
+    }
+    const std::string model = g.context.count("model.name") ? g.context.at("model.name") : "";
+    const bool synthetic = g.context.count("model.synthetic") && g.context.at("model.synthetic") == "true";
+    const std::string label = model + (synthetic ? " (synthetic)" : "");
+    std::vector<std::vector<std::string>> rows;
+    for (auto& [row, c] : cells)
+      rows.push_back({row, label, c.experts.Format(3), c.experts_rate.Format(2), c.whole.Format(3),
+                      c.whole_rate.Format(2), c.gb.Format(2), c.bf16_gb.Format(1), c.disk_gb.Format(2),
+                      c.rss_gib.Format(2)});
+    for (auto& r : PaperTable6(rep.paper)) rows.push_back(std::move(r));
+    rep.Title("Table 6: compression rates and sizes (rate = 16 / bits per parameter; GB = 1e9 bytes)", g);
+    PrintTable(rep.out, kTable6Header, rows);
+    rep.out << "paper: ternary QMoE + dictionary code on the trained checkpoints; ours: ternary experts in the "
+               "dictionary or rANS code, the rest in bf16\n";
+    if (synthetic)
+      rep.out << "(synthetic): a checkpoint written by qmoe synth with the model's true shapes and calibrated weight "
+                 "statistics; its rates are not a trained model's\n";
+    rep.Notes(g, false);
+  }
   return 0;
 }
 

@@ -32,6 +32,8 @@ struct Spec {
   std::map<std::string, double> layers;  // layer_compress_seconds by layer name
   std::string samples_metric = "validation_samples";
   double samples = 768;
+  std::string quantizer = "gptq";        // dict / rans only
+  std::map<std::string, double> extra;   // more run-level metrics
 };
 
 int64_t Add(ResultsDb& db, const Spec& s) {
@@ -58,9 +60,10 @@ int64_t Add(ResultsDb& db, const Spec& s) {
   if (!s.grid.empty()) r.params["method.grid"] = s.grid;
   if (!s.bits.empty()) r.params["method.bits"] = s.bits;
   if (s.method == "gptq" || s.method == "dict") r.params["method.damp"] = "0.1";
-  if (s.method == "dict") r.params["method.quantizer"] = "gptq";
+  const bool coded = s.method == "dict" || s.method == "rans";
+  if (coded) r.params["method.quantizer"] = s.quantizer;
   const int64_t id = db.BeginRun(r);
-  const bool hessian = s.method == "gptq" || s.method == "dict";
+  const bool hessian = s.method == "gptq" || (coded && s.quantizer == "gptq");
   const double mul = std::stod(s.mul);
   const int64_t req = s.requested >= 0 ? s.requested : hessian ? std::llround(625 * mul) : 0;
   const int64_t used = s.used >= 0 ? s.used : req;
@@ -72,6 +75,7 @@ int64_t Add(ResultsDb& db, const Spec& s) {
   if (!std::isnan(s.secs)) db.AddMetric(id, "compress_seconds", s.secs);
   for (const auto& [d, v] : s.domains) db.AddMetric(id, "loss_nats", v, "nats", {"", -1, "", d});
   for (const auto& [l, v] : s.layers) db.AddMetric(id, "layer_compress_seconds", v, "s", {l, -1, "", ""});
+  for (const auto& [name, v] : s.extra) db.AddMetric(id, name, v);
   db.FinishRun(id, "done");
   return id;
 }
@@ -113,6 +117,22 @@ class ReportTest : public ::testing::Test {
     // Model B on a synthetic checkpoint (same keys otherwise): never pooled with the real runs.
     const int64_t synth = Add(db, {.model = kB, .method = "bf16", .loss = 9.99});
     db.SetRunParam(synth, "model.synthetic", "true");
+    // Table 6 (no loss: no other table takes them): model A coded for real, model B synthetic with
+    // two seeds of QMoE dict (only the experts' bits differ) and one RTN rans run without a save.
+    Add(db, {.method = "dict", .extra = {{"bits_per_param_experts", 0.9}, {"bits_per_param", 1.6},
+                                         {"compressed_gb", 1.6}, {"compressed_disk_bytes", 1.7e9},
+                                         {"peak_rss_mib", 1024}}});
+    for (int64_t seed : {0, 1}) {
+      const int64_t id = Add(db, {.model = kB, .method = "dict", .seed = seed,
+                                  .extra = {{"bits_per_param_experts", seed == 0 ? 0.80 : 0.82},
+                                            {"bits_per_param", 1.0}, {"compressed_gb", 1.0},
+                                            {"compressed_disk_bytes", 1.05e9}, {"peak_rss_mib", 2048}}});
+      db.SetRunParam(id, "model.synthetic", "true");
+    }
+    const int64_t rans = Add(db, {.model = kB, .method = "rans", .quantizer = "rtn",
+                                  .extra = {{"bits_per_param_experts", 0.64}, {"bits_per_param", 0.8},
+                                            {"compressed_gb", 0.8}, {"peak_rss_mib", 1536}}});
+    db.SetRunParam(rans, "model.synthetic", "true");
   }
 
   std::string Report(const std::vector<std::string>& args) {
@@ -273,16 +293,58 @@ TEST_F(ReportTest, Table7TimeAgainstCalibrationSize) {
   EXPECT_EQ(t["2.0x"], (Row{"2.0x", "1250", "40.0", "21.6"}));
 }
 
-TEST_F(ReportTest, Table6SaysItWaitsForRealShapes) {
+// Rates are 16 / bits, the bf16 size 16 / bits_per_param · compressed_gb, the disk size bytes / 1e9
+// and RSS MiB / 1024; the paper's bits are 16 / its rates (17.06x -> 0.938, 11.76x -> 1.361).
+const std::string kHead6A = "model.name=switch-tiny-8", kHead6B = "model.name=switch-tiny-32";
+TEST_F(ReportTest, Table6RatesAndSizesBesideThePaper) {
   const std::string out = Report({"table6"});
-  EXPECT_NE(out.find("no runs at real shapes yet"), std::string::npos) << out;
-  bool found = false;
-  for (const auto& line : Lines(out))
-    if (line.rfind("switch-c-2048", 0) == 0) {
-      found = true;
-      EXPECT_EQ(Cells(line), (Row{"switch-c-2048", "20.07", "19.81", "3142.0", "158.60"}));
+  std::string block;
+  auto b = TableFor(out, kHead6B, &block);
+  // seeds 0 and 1: experts 0.80 and 0.82 (rates 20 and 19.512): mean 0.810, std 0.02 / sqrt 2.
+  EXPECT_EQ(b["QMoE 1.0x dict"],
+            (Row{"QMoE 1.0x dict", "switch-tiny-32 (synthetic)", "0.810±0.014 (n=2)", "19.76±0.34 (n=2)",
+                 "1.000±0.000 (n=2)", "16.00±0.00 (n=2)", "1.00±0.00 (n=2)", "16.0±0.0 (n=2)", "1.05±0.00 (n=2)",
+                 "2.00±0.00 (n=2)"}));
+  EXPECT_EQ(b["RTN rans"], (Row{"RTN rans", "switch-tiny-32 (synthetic)", "0.640", "25.00", "0.800", "20.00", "0.80",
+                                "16.0", "-", "1.50"}));
+  EXPECT_EQ(b.size(), 3u) << block;  // the two rows and the paper's (one key for its three rows)
+  EXPECT_NE(block.find("(synthetic): a checkpoint written by qmoe synth"), std::string::npos) << block;
+  block.clear();
+  auto a = TableFor(out, kHead6A, &block);
+  EXPECT_EQ(a["QMoE 1.0x dict"], (Row{"QMoE 1.0x dict", "switch-tiny-8", "0.900", "17.78", "1.600", "10.00", "1.60",
+                                      "16.0", "1.70", "1.00"}));
+  EXPECT_EQ(block.find("synthetic"), std::string::npos) << block;
+  int paper = 0;
+  for (const auto& line : Lines(out)) {
+    if (line.rfind("paper QMoE dict  switch-base-128", 0) == 0) {
+      ++paper;
+      EXPECT_EQ(Cells(line), (Row{"paper QMoE dict", "switch-base-128", "0.938", "17.06", "1.361", "11.76", "1.27",
+                                  "14.9", "-", "-"}));
     }
-  EXPECT_TRUE(found) << out;
+    if (line.rfind("paper QMoE dict  switch-c-2048", 0) == 0) {
+      ++paper;
+      EXPECT_EQ(Cells(line), (Row{"paper QMoE dict", "switch-c-2048", "0.797", "20.07", "0.808", "19.81", "158.60",
+                                  "3142.0", "-", "-"}));
+    }
+  }
+  EXPECT_EQ(paper, 4) << out;  // both rows under each of the two tables
+}
+
+// Without coded runs the table still prints the paper's rows and the command that makes ours.
+TEST(ReportTable6, NoRunsPrintsThePaperAndTheCommand) {
+  const std::string path = FreshDbPath("report_table6_empty");
+  { ResultsDb db(path); }
+  std::ostringstream out;
+  EXPECT_EQ(RunReportCommand({"table6"}, path, out), 0);
+  EXPECT_NE(out.str().find("qmoe synth model=switch-base-128"), std::string::npos) << out.str();
+  bool found = false;
+  for (const auto& line : Lines(out.str()))
+    if (line.rfind("paper QMoE dict  switch-large-128", 0) == 0) {
+      found = true;
+      EXPECT_EQ(Cells(line), (Row{"paper QMoE dict", "switch-large-128", "0.872", "18.34", "1.201", "13.32", "3.96",
+                                  "52.7", "-", "-"}));
+    }
+  EXPECT_TRUE(found) << out.str();
 }
 
 // Seeds 0 and 1 of a real replicate on switch-tiny-8 (losses 5.484357 and 5.483826): the spread is

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -11,6 +12,7 @@
 #include "experiments/eval/eval_experiment.h"
 #include "serving/model_dir.h"
 #include "framework/core/error.h"
+#include "framework/core/memory_stats.h"
 #include "framework/data/samples.h"
 #include "framework/model/model_tokenizer.h"
 #include "framework/model/switch_model.h"
@@ -24,6 +26,16 @@ double PeakRssMiB() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// Bytes of every regular file under `dir` (the compressed model directory's size on disk).
+int64_t DirectoryBytes(const std::string& dir) {
+  int64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) total += static_cast<int64_t>(e.file_size());
+  return total;
 }
 
 std::string LayerName(Stack s, int64_t block) { return StrCat(StackName(s), ".block.", block); }
@@ -81,12 +93,15 @@ CompressData LoadData(RunContext& ctx, const CompressExperiment::Params& p, cons
 }
 
 // Per-expert and per-layer records become labelled metrics; the run-level natural sparsity is the
-// mean over matrices.
+// mean over matrices. A block's expert records all arrive before its layer record, so the layer's
+// bits per parameter is the sum over the records in between.
 struct RecordMetrics {
   RunContext& ctx;
   const SwitchConfig& cfg;
   double sparsity_sum = 0;
   int64_t n_matrices = 0;
+  double layer_bits = 0;     // storage of the current block's expert matrices so far
+  int64_t layer_params = 0;
 
   PipelineCallbacks Callbacks() {
     PipelineCallbacks cb;
@@ -110,12 +125,20 @@ struct RecordMetrics {
     for (const auto& [k, v] : r.stats) ctx.Metric(k, v, "", lab);
     sparsity_sum += r.natural_sparsity;
     ++n_matrices;
+    layer_bits += r.storage_bits;
+    layer_params += cfg.d_ff * cfg.d_model;
   }
   void Layer(const LayerRecord& l) {
     MetricLabels lab;
     lab.layer = LayerName(l.stack, l.block);
     ctx.Metric("layer_seconds", l.seconds, "s", lab);
     if (l.sparse) ctx.Metric("layer_compress_seconds", l.compress_seconds, "s", lab);
+    // The layer's end: the process's peak so far (VmHWM, monotone over layers) and its RSS now.
+    ctx.Metric("layer_peak_rss_mib", double(PeakRssBytes()) / kMiB, "MiB", lab);
+    ctx.Metric("layer_rss_mib", double(CurrentRssBytes()) / kMiB, "MiB", lab);
+    if (layer_params > 0) ctx.Metric("layer_bits_per_param", layer_bits / double(layer_params), "bits", lab);
+    layer_bits = 0;
+    layer_params = 0;
   }
 };
 
@@ -136,7 +159,7 @@ ModelBits WholeModelBits(const SwitchConfig& cfg, const PipelineResult& res) {
 }
 
 void RecordRun(RunContext& ctx, const PipelineResult& res, const CompressData& d, const ModelBits& mb,
-               const RecordMetrics& rec) {
+               const RecordMetrics& rec, const std::string& save_dir) {
   for (const auto& [name, l] : res.loss) {
     MetricLabels lab;
     if (name != "all") lab.domain = DomainOf(name);
@@ -152,6 +175,7 @@ void RecordRun(RunContext& ctx, const PipelineResult& res, const CompressData& d
   ctx.Metric("validation_tokens", double(res.validation_tokens), "tokens");
   ctx.Metric("cholesky_fallbacks", double(res.fallbacks), "matrices");
   ctx.Metric("peak_rss_mib", PeakRssMiB(), "MiB");
+  if (!save_dir.empty()) ctx.Metric("compressed_disk_bytes", double(DirectoryBytes(save_dir)), "bytes");
   if (res.expert_params > 0) {
     ctx.Metric("bits_per_param_experts", res.expert_bits / double(res.expert_params), "bits");
     ctx.Metric("bits_per_param", mb.bits / mb.total_params, "bits");
@@ -226,7 +250,7 @@ void CompressExperiment::Run(RunContext& ctx) {
   const PipelineResult res = RunPipeline(model, *overlay, method.get(), method_key, ctx.sections.at("method"),
                                          info.version, d.calibration, d.validation, opt, rec.Callbacks());
   const ModelBits mb = WholeModelBits(cfg, res);
-  RecordRun(ctx, res, d, mb, rec);
+  RecordRun(ctx, res, d, mb, rec, p_.save);
   PrintSummary(cfg, method_key, res, d, mb);
 }
 

@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "framework/core/hash.h"
+#include "framework/core/memory_stats.h"
 #include "framework/core/openblas_core.h"
 #include "framework/core/params.h"
 #include "framework/core/repo_path.h"
@@ -15,6 +18,20 @@ namespace {
 TEST(Strings, NearestNameFindsTypo) {
   EXPECT_EQ(NearestName("bitz", {"bits", "group_size", "sym"}), "bits");
   EXPECT_EQ(NearestName("zzzzzzzz", {"bits", "sym"}), "");
+}
+
+// Touching 64 MiB raises the current RSS by about that much (the allocator may hand back pages
+// touched before, hence the slack of 16 MiB), and the peak never falls below the current.
+TEST(MemoryStats, CurrentRssFollowsTouchedPagesAndPeakBoundsIt) {
+  const int64_t before = CurrentRssBytes();
+  ASSERT_GT(before, 0);
+  constexpr size_t kBytes = size_t(64) << 20;
+  std::unique_ptr<char[]> block(new char[kBytes]);
+  std::memset(block.get(), 1, kBytes);
+  const int64_t during = CurrentRssBytes();
+  EXPECT_GE(during - before, int64_t(kBytes) - (int64_t(16) << 20)) << "before " << before << " during " << during;
+  EXPECT_GE(PeakRssBytes(), during);
+  EXPECT_EQ(block[kBytes - 1], 1);
 }
 
 TEST(Hash, Sha256KnownVector) {

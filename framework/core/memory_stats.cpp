@@ -4,12 +4,20 @@
 #include <string>
 
 namespace qmoe {
+namespace {
 
-int64_t PeakRssBytes() {
+// The value of a "Key:  1234 kB" line of /proc/self/status, in bytes.
+int64_t StatusBytes(const std::string& key) {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "VmHWM:  1234 kB"
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
   return 0;
 }
+
+}  // namespace
+
+int64_t PeakRssBytes() { return StatusBytes("VmHWM:"); }
+
+int64_t CurrentRssBytes() { return StatusBytes("VmRSS:"); }
 
 }  // namespace qmoe

@@ -7,4 +7,7 @@ namespace qmoe {
 // Peak resident set size (VmHWM) in bytes; 0 where /proc is not available.
 int64_t PeakRssBytes();
 
+// Current resident set size (VmRSS) in bytes; 0 where /proc is not available.
+int64_t CurrentRssBytes();
+
 }  // namespace qmoe
