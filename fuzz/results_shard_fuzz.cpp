@@ -7,12 +7,12 @@
 //   odd:  structured — the rest drives the real writer path (ResultsDb BeginRun / AddMetric /
 //         AddKernelTiming / FinishRun, then PublishShard, as a cluster task does), optionally
 //         followed by one hostile edit of the published file (an unknown column, a newer schema,
-//         a dropped table, a table swapped for a view).
+//         a dropped table, a table swapped for a view, schema version 2^32 + 1).
 // Invariants (a violation traps, so the fuzzer keeps the input):
 //   - only qmoe::Error escapes, and a rejected shard leaves the main database exactly as it was;
 //   - an accepted shard merged a second time changes nothing (added + replaced == 0, same rows);
 //   - an accepted merge re-serialises to the same meaning: the main database published as a shard
-//     and merged into a copy of the starting database gives the same rows (ids aside);
+//     and merged into a second database holding the starting rows gives the same rows (ids aside);
 //   - a run the shard reports done is done in the main database;
 //   - structured mode: a hostile edit is always rejected, and without one the main database equals
 //     the merge rules applied to the two databases key by key (shard.h: done is never overwritten,

@@ -2,14 +2,15 @@
 //  - pickle safety: hand-made malicious pickles (os.system, builtins.eval, INST, ...) are refused
 //    with the global's or opcode's name before anything runs, directly and inside a .bin archive;
 //  - resource limits: files that claim a terabyte (header lengths, shapes, record sizes, string
-//    lengths, memo slots, sparse 1 TB files) are refused with peak RSS (VmHWM, in a child process)
-//    staying flat;
+//    lengths, memo slots, sparse 1 TB files, a results shard claiming 2^31 pages) are refused with
+//    peak RSS (VmHWM, in a child process) staying flat;
 //  - crash safety: a safetensors file, a compressed model and an exported CSV, saved over an old
 //    one with an injected ENOSPC at many points or a kill -9 at random moments, leave the old one
 //    intact or the new one complete, with one clear error.
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@
 #include "framework/io/torch_bin.h"
 #include "framework/model/switch_config.h"
 #include "framework/results/results_cli.h"
+#include "framework/results/schema.h"
+#include "framework/results/shard.h"
 #include "framework/results/test_db.h"
 #include "methods/method.h"
 
@@ -247,6 +250,25 @@ TEST(ResourceLimits, TerabyteClaimsAreRefusedWithFlatPeakRss) {
   fs::create_directories(dir / "compressed");
   SparseFile(dir / "compressed" / "qmoe.json", "{", kTB);
   cases.push_back({"1 TB qmoe.json", "more than the cap", [&] { CompressedWeights::Open(dir / "compressed"); }});
+  // A results shard whose header claims 2^31 pages of 512 bytes (SQLite's quick_check would size a
+  // page map of 256 MiB by the claim): a valid empty shard, its page count patched, grown sparsely.
+  fs::create_directories(dir / "shards");
+  const std::string shard = (dir / "shards" / "0.1.db").string();
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(shard.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "PRAGMA page_size=512", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, kSchemaSql, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    std::string bytes = ReadBytes(shard);
+    const uint32_t pages = 1u << 31;
+    for (int i = 0; i < 4; ++i) bytes[28 + i] = static_cast<char>(pages >> (24 - 8 * i));  // big-endian
+    SparseFile(shard, bytes, kTB);
+  }
+  cases.push_back({"1 TB results shard", "more than a shard may be", [&] {
+                     ResultsDb main((dir / "main.db").string());
+                     MergeShard(main, shard);
+                   }});
   // Expansion: YAML aliases of aliases (8^7 leaves) and a shape of 2^40 in config.json.
   fs::create_directories(dir / "laughs");
   std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x]\n";

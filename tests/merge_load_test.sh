@@ -78,7 +78,8 @@ wait "${mergers[@]}"
 elapsed_ms=$(( $(now_ms) - start ))
 
 launched=$(cat "$tmp"/logs/started.* | wc -l)
-merges=$(cat "$tmp"/logs/merges.* | paste -sd+ | bc)
+merges=0
+for f in "$tmp"/logs/merges.*; do merges=$((merges + $(cat "$f"))); done
 q() { sqlite3 "$db" "$1"; }
 runs=$(q "SELECT count(*) FROM runs")
 done_runs=$(q "SELECT count(*) FROM runs WHERE status='done'")
