@@ -243,6 +243,11 @@ void ChunkDecoder::Next(uint8_t* pairs, int64_t n) {
   int64_t i = 0;
   if (path_ == DecodePath::kAvx512) i = detail::DecodeStepsAvx512(m_.freq.data(), w, pos_, end_, x_, m_.streams, pairs, n);
   if (path_ == DecodePath::kAvx2) i = detail::DecodeStepsAvx2(m_.freq.data(), w, pos_, end_, x_, m_.streams, pairs, n);
+  Continue(pairs, i, n);
+}
+
+void ChunkDecoder::Continue(uint8_t* pairs, int64_t i, int64_t n) {
+  const uint16_t* w = m_.words.data();
   switch (m_.streams) {
     case 4: DecodeSteps<4>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
     case 8: DecodeSteps<8>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
@@ -251,6 +256,27 @@ void ChunkDecoder::Next(uint8_t* pairs, int64_t n) {
     default: DecodeSteps<0>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
   }
   done_ += n;
+}
+
+void ChunkDecoder::NextTogether(ChunkDecoder* const* d, uint8_t* const* pairs, int count, int64_t n) {
+  QMOE_ASSERT(count >= 1 && count <= kMaxTogether, "ChunkDecoder::NextTogether: count ", count);
+  if (count == 1 || d[0]->path_ != DecodePath::kAvx512 || d[0]->m_.streams != 32) {
+    for (int c = 0; c < count; ++c) d[c]->Next(pairs[c], n);
+    return;
+  }
+  int64_t* pos[kMaxTogether];
+  int64_t end[kMaxTogether];
+  uint32_t* x[kMaxTogether];
+  for (int c = 0; c < count; ++c) {
+    const ChunkDecoder& e = *d[c];
+    QMOE_ASSERT(&e.m_ == &d[0]->m_ && e.path_ == d[0]->path_ && e.done_ == d[0]->done_ && e.n_ == d[0]->n_ &&
+                    e.done_ + n <= e.n_ && (n % e.m_.streams == 0 || e.done_ + n == e.n_),
+                "ChunkDecoder::NextTogether: decoders not in step");
+    pos[c] = &d[c]->pos_, end[c] = e.end_, x[c] = d[c]->x_;
+  }
+  const int64_t i = detail::DecodeSteps32TogetherAvx512(d[0]->m_.freq.data(), d[0]->m_.words.data(), count, pos, end,
+                                                        x, pairs, n);
+  for (int c = 0; c < count; ++c) d[c]->Continue(pairs[c], i, n);
 }
 
 void ChunkDecoder::Finish() const {

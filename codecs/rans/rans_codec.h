@@ -93,11 +93,18 @@ class ChunkDecoder {
  public:
   ChunkDecoder(const RansMatrix& m, int64_t chunk, DecodePath path, const uint32_t* lut, const std::string& what);
   void Next(uint8_t* pairs, int64_t n);
+  // Next(pairs[c], n) on count <= kMaxTogether decoders of the same matrix, path and progress
+  // (equal decoded() and symbols()), their steps interleaved: one chunk's S <= 32 states are too
+  // few to hide the latency of a SIMD step, several chunks' are not. Same results as Next on each.
+  static constexpr int kMaxTogether = 4;
+  static void NextTogether(ChunkDecoder* const* d, uint8_t* const* pairs, int count, int64_t n);
   void Finish() const;
   int64_t symbols() const { return n_; }  // pair symbols in the chunk: rows of the chunk x PairsPerRow
   int64_t decoded() const { return done_; }
 
  private:
+  void Continue(uint8_t* pairs, int64_t i, int64_t n);  // the scalar steps of symbols [i, n), then done_ += n
+
   const RansMatrix& m_;
   const uint32_t* lut_;
   const std::string& what_;

@@ -228,7 +228,44 @@ QMOE_RANS_AVX512 int64_t Steps32(const uint16_t* f, const uint16_t* w, int64_t& 
   return i;
 }
 
+template <int C>
+QMOE_RANS_AVX512 int64_t Steps32Together(const uint16_t* f, const uint16_t* w, int64_t* const* pos_out,
+                                         const int64_t* end, uint32_t* const* x, uint8_t* const* pairs, int64_t n) {
+  int32_t cum[16] = {0}, freq[16] = {0};
+  for (int s = 0; s < kSymbols; ++s) freq[s] = f[s], cum[s + 1] = cum[s] + f[s];
+  __m512i bound16_minus_1[8];
+  for (int k = 0; k < 8; ++k) bound16_minus_1[k] = _mm512_set1_epi16(int16_t(cum[k + 1] - 1));
+  const __m512i freq_tab = _mm512_loadu_si512(freq), cum_tab = _mm512_loadu_si512(cum);
+  __m512i x0[C], x1[C];
+  int64_t pos[C];
+  for (int c = 0; c < C; ++c) x0[c] = _mm512_loadu_si512(x[c]), x1[c] = _mm512_loadu_si512(x[c] + 16), pos[c] = *pos_out[c];
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    bool room = true;
+    for (int c = 0; c < C; ++c) room &= pos[c] + 32 <= end[c];
+    if (!room) break;
+    for (int c = 0; c < C; ++c) Step32(bound16_minus_1, freq_tab, cum_tab, w, pos[c], x0[c], x1[c], pairs[c] + i);
+  }
+  for (int c = 0; c < C; ++c) {
+    _mm512_storeu_si512(x[c], x0[c]);
+    _mm512_storeu_si512(x[c] + 16, x1[c]);
+    *pos_out[c] = pos[c];
+  }
+  return i;
+}
+
 }  // namespace
+
+QMOE_RANS_AVX512 int64_t DecodeSteps32TogetherAvx512(const uint16_t* freq, const uint16_t* w, int count,
+                                                     int64_t* const* pos, const int64_t* end, uint32_t* const* x,
+                                                     uint8_t* const* pairs, int64_t n) {
+  switch (count) {
+    case 2: return Steps32Together<2>(freq, w, pos, end, x, pairs, n);
+    case 3: return Steps32Together<3>(freq, w, pos, end, x, pairs, n);
+    case 4: return Steps32Together<4>(freq, w, pos, end, x, pairs, n);
+    default: return 0;
+  }
+}
 
 QMOE_RANS_AVX512 int64_t DecodeStepsAvx512(const uint16_t* freq, const uint16_t* w, int64_t& pos, int64_t end,
                                            uint32_t* x, int streams, uint8_t* pairs, int64_t n) {
@@ -269,6 +306,10 @@ int64_t DecodeStepsAvx2(const uint16_t*, const uint16_t*, int64_t&, int64_t, uin
 }
 void ExpandPairsAvx2(const uint8_t*, int64_t, float, float, float*) {}
 bool HaveAvx512() { return false; }
+int64_t DecodeSteps32TogetherAvx512(const uint16_t*, const uint16_t*, int, int64_t* const*, const int64_t*,
+                                    uint32_t* const*, uint8_t* const*, int64_t) {
+  return 0;
+}
 int64_t DecodeStepsAvx512(const uint16_t*, const uint16_t*, int64_t&, int64_t, uint32_t*, int, uint8_t*, int64_t) {
   return 0;
 }

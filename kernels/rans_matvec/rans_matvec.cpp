@@ -2,6 +2,8 @@
 // decodes a piece of pair symbols (rans::ChunkDecoder) and hands each finished block of rows to the
 // path's row-block kernel while the symbols are still in L1. Also the scalar row-block kernel.
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -70,33 +72,63 @@ struct Call {
   const std::string& what;
 };
 
-// Chunks [c0, c1) of the call.
+// One chunk being decoded: its decoder and the buffer of its rows' symbols not yet consumed.
+struct Lane {
+  std::optional<rans::ChunkDecoder> d;
+  std::vector<uint8_t> buf;
+  int64_t row = 0, have = 0;  // buf holds `have` symbols of the rows from `row` on
+};
+
+// Hands the lane's finished rows to the row-block kernel once there are block_rows of them (or the
+// chunk is done), and keeps the partial row at the front of the buffer.
+void Consume(const Call& c, Lane& l, int64_t np, int64_t block_rows) {
+  const int64_t full = l.have / np;
+  if (full == 0 || (full < block_rows && l.d->decoded() < l.d->symbols())) return;
+  const rans::RansMatrix& m = c.m;
+  if (m.cols % 2)  // an odd width's last pair holds only the last column
+    for (int64_t i = 0; i < full; ++i)
+      QMOE_CHECK(l.buf[size_t(i * np + np - 1)] < 3, c.what, ": row ", l.row + i,
+                 " has a nonzero padding symbol after the last column");
+  c.rows_fn(l.buf.data(), np, full, m.minmax_bf16.data() + 2 * l.row, c.xd, c.xs, c.k, c.y + l.row, m.rows);
+  std::memmove(l.buf.data(), l.buf.data() + full * np, size_t(l.have - full * np));
+  l.row += full, l.have -= full * np;
+}
+
+// Chunks [c0, c1) of the call, up to kMaxTogether chunks of equal length decoded in lockstep.
 void RunChunks(const Call& c, int64_t c0, int64_t c1) {
+  constexpr int kTogether = rans::ChunkDecoder::kMaxTogether;
   const rans::RansMatrix& m = c.m;
   const int64_t np = ternary::PairsPerRow(m.cols);
   const int64_t block_rows = std::clamp<int64_t>(kBlockSymbols / np, 1, std::min<int64_t>(kMaxBlockRows, m.chunk_rows));
   // Whole steps of S states per piece, except the chunk's last.
   const int64_t piece = std::max<int64_t>(m.streams, block_rows * np / m.streams * m.streams);
-  thread_local std::vector<uint8_t> buf;
-  buf.assign(size_t(block_rows * np + piece + kSlack), 0);
-  for (int64_t ch = c0; ch < c1; ++ch) {
-    rans::ChunkDecoder d(m, ch, c.decode, c.lut, c.what);
-    int64_t row = ch * m.chunk_rows, have = 0;  // buf holds `have` symbols of the rows from `row` on
-    while (d.decoded() < d.symbols()) {
-      const int64_t n = std::min(piece, d.symbols() - d.decoded());
-      d.Next(buf.data() + have, n);
-      have += n;
-      const int64_t full = have / np;
-      if (full < block_rows && d.decoded() < d.symbols()) continue;
-      if (m.cols % 2)  // an odd width's last pair holds only the last column
-        for (int64_t i = 0; i < full; ++i)
-          QMOE_CHECK(buf[size_t(i * np + np - 1)] < 3, c.what, ": row ", row + i,
-                     " has a nonzero padding symbol after the last column");
-      c.rows_fn(buf.data(), np, full, m.minmax_bf16.data() + 2 * row, c.xd, c.xs, c.k, c.y + row, m.rows);
-      std::memmove(buf.data(), buf.data() + full * np, size_t(have - full * np));
-      row += full, have -= full * np;
+  thread_local std::array<Lane, kTogether> lanes;
+  for (Lane& l : lanes)  // bytes past the symbols may hold anything (the row kernels multiply them by x = 0)
+    if (l.buf.size() < size_t(block_rows * np + piece + kSlack)) l.buf.resize(size_t(block_rows * np + piece + kSlack));
+  const int64_t last_full = m.rows % m.chunk_rows == 0 ? c1 : std::min(c1, rans::NumChunks(m.rows, m.chunk_rows) - 1);
+  for (int64_t g0 = c0; g0 < c1;) {
+    // A group: chunks of chunk_rows rows (equal symbol counts), or the matrix's shorter last chunk alone.
+    const int64_t g1 = g0 < last_full ? std::min(last_full, g0 + kTogether) : g0 + 1;
+    const int count = int(g1 - g0);
+    rans::ChunkDecoder* ds[kTogether];
+    uint8_t* out[kTogether];
+    for (int i = 0; i < count; ++i) {
+      Lane& l = lanes[size_t(i)];
+      l.d.emplace(m, g0 + i, c.decode, c.lut, c.what);
+      l.row = (g0 + i) * m.chunk_rows, l.have = 0;
+      ds[i] = &*l.d;
     }
-    d.Finish();
+    while (ds[0]->decoded() < ds[0]->symbols()) {
+      const int64_t n = std::min(piece, ds[0]->symbols() - ds[0]->decoded());
+      for (int i = 0; i < count; ++i) out[i] = lanes[size_t(i)].buf.data() + lanes[size_t(i)].have;
+      rans::ChunkDecoder::NextTogether(ds, out, count, n);
+      for (int i = 0; i < count; ++i) {
+        lanes[size_t(i)].have += n;
+        Consume(c, lanes[size_t(i)], np, block_rows);
+      }
+    }
+    for (int i = 0; i < count; ++i) ds[i]->Finish();
+    g0 = g1;
   }
 }
 
