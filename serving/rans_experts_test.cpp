@@ -112,15 +112,20 @@ Served Open(const fs::path& dir, const SwitchConfig& cfg, int64_t gemm_threshold
 //          A = γ_d·Σ|Wi||x| (γ_n = n·u/(1−n·u), u = 2^-24); both sides then round to bf16, which can
 //          land one bf16 ulp apart (≤ 2^-7·|v| for a value of magnitude ≤ v), so |Δh| ≤ A + 2^-7·(|h| + A).
 //  output: Σ_j |Wo_rj|·|Δh_j| plus the fp32 accumulation error γ_f·Σ|Wo||h| of the second product.
+//  Both products may run on the avx512_bf16 kernel path, which also flushes values below 2^-126
+//  (rans_matvec.h): + 2^-126·(Σ|W_r| + Σ|x| + n) on each product.
 at::Tensor ForwardBound(const RansExperts& ex, const ExpertId& id, const at::Tensor& z) {
   const double u = std::ldexp(1.0, -24);
   auto gamma = [&](int64_t n) { return double(n) * u / (1 - double(n) * u); };
   at::Tensor wi = ex.Dequantized(id, "wi").to(at::kDouble), wo = ex.Dequantized(id, "wo").to(at::kDouble);
   at::Tensor x = z.to(at::kBFloat16).to(at::kDouble);
   at::Tensor h = at::relu(at::matmul(x, wi.t()));
-  at::Tensor A = gamma(wi.size(1)) * at::matmul(x.abs(), wi.abs().t());
+  auto flush = [](const at::Tensor& w, const at::Tensor& v) {  // [n, rows]
+    return std::ldexp(1.0, -126) * (w.abs().sum(1).unsqueeze(0) + v.abs().sum(1, true) + double(w.size(1)));
+  };
+  at::Tensor A = gamma(wi.size(1)) * at::matmul(x.abs(), wi.abs().t()) + flush(wi, x);
   at::Tensor dh = A + std::ldexp(1.0, -7) * (h + A);
-  return at::matmul(dh, wo.abs().t()) + gamma(wo.size(1)) * at::matmul(h + dh, wo.abs().t());
+  return at::matmul(dh, wo.abs().t()) + gamma(wo.size(1)) * at::matmul(h + dh, wo.abs().t()) + flush(wo, h + dh);
 }
 
 class RansExpertsShapes : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};

@@ -180,9 +180,11 @@ QMOE_RANS_AVX512 int64_t Steps16(const uint16_t* f, const uint16_t* w, int64_t& 
 
 // S = 32: both vectors' slots packed into one vector of 32 16-bit lanes for the symbol count
 // (half the compares and adds of two Step16); packus interleaves the two sources per 128-bit lane
-// in groups of 4, which unpacklo/unpackhi undo exactly. Same arithmetic, word order and symbols.
-QMOE_RANS_AVX512 inline void Step32(const __m512i* bound16_minus_1, __m512i freq_tab, __m512i cum_tab,
-                                    const uint16_t* w, int64_t& pos, __m512i& x0, __m512i& x1, uint8_t* dst) {
+// in groups of 4, which unpacklo/unpackhi undo exactly. freq and cum come from one table of
+// cum | freq << 16 (one permute instead of two: the permute port bounds this loop). Same
+// arithmetic, word order and symbols.
+QMOE_RANS_AVX512 inline void Step32(const __m512i* bound16_minus_1, __m512i fc_tab, const uint16_t* w, int64_t& pos,
+                                    __m512i& x0, __m512i& x1, uint8_t* dst) {
   const __m512i mask = _mm512_set1_epi32(int(kScale - 1));
   const __m512i s0 = _mm512_and_si512(x0, mask), s1 = _mm512_and_si512(x1, mask);
   const __m512i s16 = _mm512_packus_epi32(s0, s1);  // slots < 2^12: no saturation
@@ -196,7 +198,8 @@ QMOE_RANS_AVX512 inline void Step32(const __m512i* bound16_minus_1, __m512i freq
   _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm512_cvtepi32_epi8(sym1));
   const __m512i lowbound = _mm512_set1_epi32(int(kLow));
   {
-    const __m512i f = _mm512_permutexvar_epi32(sym0, freq_tab), c = _mm512_permutexvar_epi32(sym0, cum_tab);
+    const __m512i fc = _mm512_permutexvar_epi32(sym0, fc_tab);  // one permute: cum | freq << 16
+    const __m512i f = _mm512_srli_epi32(fc, 16), c = _mm512_and_si512(fc, _mm512_set1_epi32(0xffff));
     x0 = _mm512_sub_epi32(_mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(x0, kScaleBits)), s0), c);
     const __mmask16 need = _mm512_cmplt_epu32_mask(x0, lowbound);
     const __m512i words = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + pos)));
@@ -204,7 +207,8 @@ QMOE_RANS_AVX512 inline void Step32(const __m512i* bound16_minus_1, __m512i freq
     x0 = _mm512_mask_or_epi32(x0, need, _mm512_slli_epi32(x0, 16), _mm512_maskz_expand_epi32(need, words));
   }
   {
-    const __m512i f = _mm512_permutexvar_epi32(sym1, freq_tab), c = _mm512_permutexvar_epi32(sym1, cum_tab);
+    const __m512i fc = _mm512_permutexvar_epi32(sym1, fc_tab);  // one permute: cum | freq << 16
+    const __m512i f = _mm512_srli_epi32(fc, 16), c = _mm512_and_si512(fc, _mm512_set1_epi32(0xffff));
     x1 = _mm512_sub_epi32(_mm512_add_epi32(_mm512_mullo_epi32(f, _mm512_srli_epi32(x1, kScaleBits)), s1), c);
     const __mmask16 need = _mm512_cmplt_epu32_mask(x1, lowbound);
     const __m512i words = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + pos)));
@@ -219,10 +223,12 @@ QMOE_RANS_AVX512 int64_t Steps32(const uint16_t* f, const uint16_t* w, int64_t& 
   for (int s = 0; s < kSymbols; ++s) freq[s] = f[s], cum[s + 1] = cum[s] + f[s];
   __m512i bound16_minus_1[8];
   for (int k = 0; k < 8; ++k) bound16_minus_1[k] = _mm512_set1_epi16(int16_t(cum[k + 1] - 1));
-  const __m512i freq_tab = _mm512_loadu_si512(freq), cum_tab = _mm512_loadu_si512(cum);
+  int32_t fc[16] = {0};
+  for (int s = 0; s < kSymbols; ++s) fc[s] = cum[s] | (freq[s] << 16);
+  const __m512i fc_tab = _mm512_loadu_si512(fc);
   __m512i x0 = _mm512_loadu_si512(x), x1 = _mm512_loadu_si512(x + 16);
   int64_t i = 0;
-  for (; i + 32 <= n && pos + 32 <= end; i += 32) Step32(bound16_minus_1, freq_tab, cum_tab, w, pos, x0, x1, pairs + i);
+  for (; i + 32 <= n && pos + 32 <= end; i += 32) Step32(bound16_minus_1, fc_tab, w, pos, x0, x1, pairs + i);
   _mm512_storeu_si512(x, x0);
   _mm512_storeu_si512(x + 16, x1);
   return i;
@@ -235,7 +241,9 @@ QMOE_RANS_AVX512 int64_t Steps32Together(const uint16_t* f, const uint16_t* w, i
   for (int s = 0; s < kSymbols; ++s) freq[s] = f[s], cum[s + 1] = cum[s] + f[s];
   __m512i bound16_minus_1[8];
   for (int k = 0; k < 8; ++k) bound16_minus_1[k] = _mm512_set1_epi16(int16_t(cum[k + 1] - 1));
-  const __m512i freq_tab = _mm512_loadu_si512(freq), cum_tab = _mm512_loadu_si512(cum);
+  int32_t fc[16] = {0};
+  for (int s = 0; s < kSymbols; ++s) fc[s] = cum[s] | (freq[s] << 16);
+  const __m512i fc_tab = _mm512_loadu_si512(fc);
   __m512i x0[C], x1[C];
   int64_t pos[C];
   for (int c = 0; c < C; ++c) x0[c] = _mm512_loadu_si512(x[c]), x1[c] = _mm512_loadu_si512(x[c] + 16), pos[c] = *pos_out[c];
@@ -244,7 +252,7 @@ QMOE_RANS_AVX512 int64_t Steps32Together(const uint16_t* f, const uint16_t* w, i
     bool room = true;
     for (int c = 0; c < C; ++c) room &= pos[c] + 32 <= end[c];
     if (!room) break;
-    for (int c = 0; c < C; ++c) Step32(bound16_minus_1, freq_tab, cum_tab, w, pos[c], x0[c], x1[c], pairs[c] + i);
+    for (int c = 0; c < C; ++c) Step32(bound16_minus_1, fc_tab, w, pos[c], x0[c], x1[c], pairs[c] + i);
   }
   for (int c = 0; c < C; ++c) {
     _mm512_storeu_si512(x[c], x0[c]);

@@ -18,4 +18,12 @@ void RowsAvx2(const uint8_t* pairs, int64_t np, int64_t nr, const uint16_t* minm
 void RowsAvx512(const uint8_t* pairs, int64_t np, int64_t nr, const uint16_t* minmax, const float* xd, int64_t xs,
                 int64_t k, float* y, int64_t ystride);
 
+// The same with AVX-512 BF16 dot products (vdpbf16ps: a pair of bf16 weights times a pair of bf16
+// x, added to fp32; inputs and results below 2^-126 are flushed to zero). x here: token j's
+// columns as bf16 at xb + j·xs (xs in uint32 pairs, a multiple of 16, >= np rounded up to 16),
+// 64-byte aligned, zero from column cols on. xd is the uint32 view of xb.
+void RowsAvx512Bf16(const uint8_t* pairs, int64_t np, int64_t nr, const uint16_t* minmax, const float* xd,
+                    int64_t xs, int64_t k, float* y, int64_t ystride);
+bool HaveAvx512Bf16();
+
 }  // namespace qmoe::kernels::rans_matvec

@@ -38,8 +38,9 @@ namespace {
 
 namespace rm = rans_matvec;
 
-rm::RowsFn RowsOf(CpuIsa isa) {
-  switch (isa) {
+rm::RowsFn RowsOf(const RansPath& p) {
+  if (p.bf16_dot) return rm::RowsAvx512Bf16;
+  switch (p.isa) {
     case CpuIsa::kAvx512: return rm::RowsAvx512;
     case CpuIsa::kAvx2: return rm::RowsAvx2;
     case CpuIsa::kScalar: break;
@@ -135,10 +136,14 @@ void RunChunks(const Call& c, int64_t c0, int64_t c1) {
 }  // namespace
 
 const std::vector<RansPath>& RansPaths() {
-  static const std::vector<RansPath> paths = {
-      {"scalar", CpuIsa::kScalar}, {"avx2", CpuIsa::kAvx2}, {"avx512", CpuIsa::kAvx512}};
+  static const std::vector<RansPath> paths = {{"scalar", CpuIsa::kScalar},
+                                              {"avx2", CpuIsa::kAvx2},
+                                              {"avx512", CpuIsa::kAvx512},
+                                              {"avx512_bf16", CpuIsa::kAvx512, true}};
   return paths;
 }
+
+bool RansPathAvailable(const RansPath& p) { return CpuSupports(p.isa) && (!p.bf16_dot || rm::HaveAvx512Bf16()); }
 
 const RansPath& FindRansPath(std::string_view name) {
   std::string known;
@@ -151,7 +156,8 @@ const RansPath& FindRansPath(std::string_view name) {
 
 const RansPath& DefaultRansPath(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kAvx512: return FindRansPath("avx512");
+    case CpuIsa::kAvx512: return RansPathAvailable(FindRansPath("avx512_bf16")) ? FindRansPath("avx512_bf16")
+                                                                                : FindRansPath("avx512");
     case CpuIsa::kAvx2: return FindRansPath("avx2");
     case CpuIsa::kScalar: break;
   }
@@ -165,23 +171,28 @@ void RansMatvecBatchWith(const RansPath& p, const rans::RansMatrix& m, const Bf1
   QMOE_CHECK(k >= 1 && k <= kRansMaxBatch, "rans kernel path '", p.name, "': k must be in [1, ", kRansMaxBatch,
              "], got ", k);
   QMOE_CHECK(threads >= 1, "rans kernel path '", p.name, "': threads = ", threads, " (expected >= 1)");
-  QMOE_CHECK(CpuSupports(p.isa), "rans kernel path '", p.name, "' needs ", CpuIsaName(p.isa),
-             ", which this CPU lacks");
+  QMOE_CHECK(RansPathAvailable(p), "rans kernel path '", p.name, "' needs ", CpuIsaName(p.isa),
+             p.bf16_dot ? " with AVX512_BF16" : "", ", which this CPU lacks");
   rans::Validate(m, what);
   const int64_t np = ternary::PairsPerRow(m.cols), xs = (np + 15) / 16 * 16 + 16;
   // x deinterleaved: token j's even columns at xd + 2j·xs, odd ones at xd + (2j+1)·xs, zero from np on.
+  // (bf16_dot paths: token j's bf16 columns at xd + j·xs, as xs uint32 pairs, zero from cols on.)
   thread_local std::vector<float> xbuf;
   xbuf.assign(size_t(2 * k * xs + 16), 0.0f);
   float* xd = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(xbuf.data()) + 63) & ~uintptr_t{63});
   for (int64_t j = 0; j < k; ++j) {
-    float *xe = xd + 2 * j * xs, *xo = xe + xs;
     const Bf16* xj = x + j * m.cols;
+    if (p.bf16_dot) {
+      std::memcpy(xd + j * xs, xj, size_t(m.cols) * sizeof(Bf16));
+      continue;
+    }
+    float *xe = xd + 2 * j * xs, *xo = xe + xs;
     for (int64_t c = 0; c + 1 < m.cols; c += 2) xe[c / 2] = Bf16ToFloat(xj[c]), xo[c / 2] = Bf16ToFloat(xj[c + 1]);
     if (m.cols % 2) xe[np - 1] = Bf16ToFloat(xj[m.cols - 1]);
   }
   const rans::DecodePath decode = DecodePathOf(p.isa, m.streams);
   const std::vector<uint32_t> lut = rans::SlotTable(m.freq);
-  const Call call{m, RowsOf(p.isa), decode, lut.data(), xd, xs, k, y, what};
+  const Call call{m, RowsOf(p), decode, lut.data(), xd, xs, k, y, what};
   const int64_t chunks = rans::NumChunks(m.rows, m.chunk_rows);
   const int64_t parts = std::clamp<int64_t>(threads, 1, chunks);
   if (parts == 1) return RunChunks(call, 0, chunks);

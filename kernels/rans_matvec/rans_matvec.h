@@ -6,7 +6,9 @@
 // symbols are decoded a piece at a time (rans::ChunkDecoder, the codec's own SIMD steps) into an
 // L1-resident byte buffer, and each finished block of rows is multiplied with the k tokens at once
 // before the next piece is decoded. Chunks are independent, so `threads` split them into
-// contiguous ranges. x is bf16, accumulation fp32 (the _ref form decodes with rans::DecodeRef and
+// contiguous ranges; up to 4 chunks of equal length are decoded in lockstep
+// (rans::ChunkDecoder::NextTogether), since one chunk's states cannot hide a decode step's latency.
+// x is bf16, accumulation fp32 (the _ref form decodes with rans::DecodeRef and
 // accumulates in fp64). Any shape, odd widths included.
 //
 // Validation: every call runs rans::Validate (O(rows + chunks)) and the stream integrity checks
@@ -29,13 +31,19 @@ constexpr int64_t kRansMaxBatch = 16;
 // Plain twin: rans::DecodeRef, then fp64 dot products. x [k][cols], y [k][rows], row-major.
 void RansMatvecRef(const rans::RansMatrix& m, const Bf16* x, int64_t k, float* y);
 
-// The kernel ladder: every CPU path by a permanent name (benchmark keys use it).
+// The kernel ladder: every CPU path by a permanent name (benchmark keys use it). "avx512_bf16"
+// multiplies with AVX-512 BF16 dot products (vdpbf16ps: one instruction per 32 weights and token,
+// half the FMAs of "avx512"); it flushes x values, weights and partial sums below 2^-126 to zero,
+// an error of at most 2^-126·(Σ|w| + Σ|x| + cols) per output on top of the fp32 summation error.
 struct RansPath {
   const char* name;
-  CpuIsa isa;  // what it needs (CpuSupports)
+  CpuIsa isa;              // the ISA level it needs (CpuSupports)
+  bool bf16_dot = false;   // also needs AVX512_BF16
 };
+bool RansPathAvailable(const RansPath& p);  // CpuSupports(p.isa) and, for bf16_dot, AVX512_BF16
 const std::vector<RansPath>& RansPaths();
 const RansPath& FindRansPath(std::string_view name);  // unknown: a qmoe::Error listing the names
+// avx512_bf16 where the CPU has it and isa allows AVX-512, else the path of isa.
 const RansPath& DefaultRansPath(CpuIsa isa);
 
 // Fast forms. y fp32 [k][rows]; threads >= 1 (1: on the calling thread).

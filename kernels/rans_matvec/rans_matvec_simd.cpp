@@ -76,6 +76,50 @@ QMOE_RANS_MV_AVX512 void Panel1Avx512(const uint8_t* pr, int64_t n, __m512 etab,
 using PanelFn512 = void (*)(const uint8_t*, int64_t, __m512, __m512, const float*, int64_t, float*);
 constexpr int kBlock512 = 8;  // 16 accumulators + tables + weights fit in 32 zmm registers
 
+// ---------------------------------------------------------------- AVX-512 BF16
+
+#define QMOE_RANS_MV_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")))
+
+// acc[16j .. 16j+16) += pair dot products of token j < KB over pairs [0, n) (n a multiple of 16):
+// one permute turns 16 symbols into 16 (even, odd) bf16 weight pairs.
+template <int KB>
+QMOE_RANS_MV_BF16 void PanelBf16(const uint8_t* pr, int64_t n, __m512i ptab, const uint32_t* xb, int64_t xs,
+                                 float* acc) {
+  __m512 a[KB];
+  for (int j = 0; j < KB; ++j) a[j] = _mm512_load_ps(acc + 16 * j);
+  for (int64_t p = 0; p < n; p += 16) {
+    const __m512i sym = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p)));
+    const __m512bh wp = (__m512bh)_mm512_permutexvar_epi32(sym, ptab);
+    for (int j = 0; j < KB; ++j) a[j] = _mm512_dpbf16_ps(a[j], wp, (__m512bh)_mm512_load_si512(xb + j * xs + p));
+  }
+  for (int j = 0; j < KB; ++j) _mm512_store_ps(acc + 16 * j, a[j]);
+}
+
+// One token: four accumulators (the vdpbf16ps latency chain of one would bound the loop).
+QMOE_RANS_MV_BF16 void Panel1Bf16(const uint8_t* pr, int64_t n, __m512i ptab, const uint32_t* xb, int64_t /*xs*/,
+                                  float* acc) {
+  __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_setzero_ps(), a2 = a1, a3 = a1;
+  int64_t p = 0;
+  for (; p + 64 <= n; p += 64) {
+    const __m512i s0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p)));
+    const __m512i s1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p + 16)));
+    const __m512i s2 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p + 32)));
+    const __m512i s3 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p + 48)));
+    a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_permutexvar_epi32(s0, ptab), (__m512bh)_mm512_load_si512(xb + p));
+    a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_permutexvar_epi32(s1, ptab), (__m512bh)_mm512_load_si512(xb + p + 16));
+    a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_permutexvar_epi32(s2, ptab), (__m512bh)_mm512_load_si512(xb + p + 32));
+    a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_permutexvar_epi32(s3, ptab), (__m512bh)_mm512_load_si512(xb + p + 48));
+  }
+  for (; p < n; p += 16) {
+    const __m512i s0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pr + p)));
+    a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_permutexvar_epi32(s0, ptab), (__m512bh)_mm512_load_si512(xb + p));
+  }
+  _mm512_store_ps(acc, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+using PanelFnBf16 = void (*)(const uint8_t*, int64_t, __m512i, const uint32_t*, int64_t, float*);
+constexpr int kBlockBf16 = 16;  // 16 accumulators
+
 // ---------------------------------------------------------------- AVX2
 
 // Lanes 0..7 of the tables hold symbols 0..7; symbol 8 (hi, hi) is blended in.
@@ -135,6 +179,39 @@ QMOE_RANS_MV_AVX512 void RowsAvx512(const uint8_t* pairs, int64_t np, int64_t nr
     }
 }
 
+bool HaveAvx512Bf16() {
+  static const bool have = __builtin_cpu_supports("avx512bf16");
+  return have;
+}
+
+QMOE_RANS_MV_BF16 void RowsAvx512Bf16(const uint8_t* pairs, int64_t np, int64_t nr, const uint16_t* minmax,
+                                      const float* xd, int64_t xs, int64_t k, float* y, int64_t ystride) {
+  static const PanelFnBf16 kPanel[kBlockBf16 + 1] = {
+      nullptr,       Panel1Bf16,     PanelBf16<2>,  PanelBf16<3>,  PanelBf16<4>,  PanelBf16<5>,
+      PanelBf16<6>,  PanelBf16<7>,   PanelBf16<8>,  PanelBf16<9>,  PanelBf16<10>, PanelBf16<11>,
+      PanelBf16<12>, PanelBf16<13>,  PanelBf16<14>, PanelBf16<15>, PanelBf16<16>};
+  const uint32_t* xb = reinterpret_cast<const uint32_t*>(xd);
+  const int64_t np16 = (np + 15) & ~int64_t{15}, panel = PanelPairs(k);
+  float* acc = Scratch(nr * k * 16);
+  std::fill(acc, acc + nr * k * 16, 0.0f);
+  for (int64_t p0 = 0; p0 < np16; p0 += panel) {
+    const int64_t n = std::min(np16, p0 + panel) - p0;
+    for (int64_t i = 0; i < nr; ++i) {
+      // Lane r: the bf16 pair (even = level r mod 3, odd = level r / 3) of symbol r; levels are bf16.
+      const uint32_t lev[3] = {0u, minmax[2 * i], minmax[2 * i + 1]};
+      alignas(64) uint32_t tab[16] = {0};
+      for (int r = 0; r < 9; ++r) tab[r] = lev[r % 3] | (lev[r / 3] << 16);
+      const __m512i ptab = _mm512_load_si512(tab);
+      for (int64_t j0 = 0; j0 < k; j0 += kBlockBf16) {
+        const int64_t kb = std::min<int64_t>(kBlockBf16, k - j0);
+        kPanel[kb](pairs + i * np + p0, n, ptab, xb + j0 * xs + p0, xs, acc + (i * k + j0) * 16);
+      }
+    }
+  }
+  for (int64_t i = 0; i < nr; ++i)
+    for (int64_t j = 0; j < k; ++j) y[j * ystride + i] = _mm512_reduce_add_ps(_mm512_load_ps(acc + (i * k + j) * 16));
+}
+
 QMOE_RANS_MV_AVX2 void RowsAvx2(const uint8_t* pairs, int64_t np, int64_t nr, const uint16_t* minmax,
                                 const float* xd, int64_t xs, int64_t k, float* y, int64_t ystride) {
   static const PanelFn256 kPanel[kBlock256 + 1] = {nullptr, PanelAvx2<1>, PanelAvx2<2>, PanelAvx2<3>,
@@ -175,5 +252,10 @@ void RowsAvx512(const uint8_t*, int64_t, int64_t, const uint16_t*, const float*,
 void RowsAvx2(const uint8_t*, int64_t, int64_t, const uint16_t*, const float*, int64_t, int64_t, float*, int64_t) {
   QMOE_ASSERT(false, "AVX2 kernel on a non-x86 build");
 }
+void RowsAvx512Bf16(const uint8_t*, int64_t, int64_t, const uint16_t*, const float*, int64_t, int64_t, float*,
+                    int64_t) {
+  QMOE_ASSERT(false, "AVX-512 BF16 kernel on a non-x86 build");
+}
+bool HaveAvx512Bf16() { return false; }
 }  // namespace qmoe::kernels::rans_matvec
 #endif
