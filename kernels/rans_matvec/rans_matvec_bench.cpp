@@ -9,12 +9,15 @@
 // Counters: weights/s (G weights per CPU-second), bits/weight (stored bits / weights), cpu_us and
 // wall_us (medians per call), and on rans rows rans_per_dict = rans median / dict median (< 1:
 // rans is faster), the dict row of the same shape, k and threads running just before it.
+// QMOE_RANS_PATH=<name> times that rans path (RansPaths(): scalar, avx2, avx512, avx512_bf16)
+// instead of the default; QMOE_CPU_ISA caps the dict kernel's path and the default rans path.
 #include <benchmark/benchmark.h>
 
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,7 +129,8 @@ void BM_Rans(benchmark::State& state, Shape s, int64_t k, int threads) {
   ShapeData& d = DataFor(s);
   const auto x = dict_test::RandomBf16(k * s.w, 7);
   std::vector<float> y(size_t(k * s.h));
-  const RansPath& path = DefaultRansPath(BestCpuIsa());
+  const char* named = std::getenv("QMOE_RANS_PATH");  // any path of the ladder by name, to re-measure a choice
+  const RansPath& path = named && *named ? FindRansPath(named) : DefaultRansPath(BestCpuIsa());
   std::vector<double> cpu, wall;
   size_t i = 0;
   for (auto _ : state) {
