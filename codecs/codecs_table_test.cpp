@@ -32,6 +32,7 @@ TEST(Codecs, TableHoldsTheStoredFormats) {
   EXPECT_EQ(Codecs().Get("dict").version, 1);
   EXPECT_EQ(Codecs().Get("rans").version, 2);
   EXPECT_EQ(Codecs().Get("dict").fused_kernel, "dict_matvec");
+  EXPECT_EQ(Codecs().Get("rans").fused_kernel, "rans_matvec");
 }
 
 TEST(Codecs, EveryCodecRoundTripsThroughItsFieldsAndEveryDecoderMatchesTheTwin) {

@@ -42,4 +42,14 @@ std::shared_ptr<DictExperts> OpenPackedExperts(const WeightSource& weights, cons
                      "its experts have no packed codes to serve"));
 }
 
+ServedExperts ServePackedExperts(const WeightSource& weights, const SwitchConfig& cfg, DictExpertsOptions dict_opts,
+                                 RansExpertsOptions rans_opts) {
+  if (const auto* c = dynamic_cast<const CompressedWeights*>(&weights); c && c->method_key() == "rans") {
+    auto r = RansExperts::FromCompressed(*c, cfg, rans_opts);
+    return {r, "rans", r->num_experts(), r->packed_bytes()};
+  }
+  auto d = OpenPackedExperts(weights, cfg, dict_opts);
+  return {d, "dict", d->num_experts(), d->packed_bytes()};
+}
+
 }  // namespace qmoe

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "serving/dict_experts.h"
+#include "serving/rans_experts.h"
 #include "framework/model/switch_config.h"
 #include "framework/model/weight_source.h"
 
@@ -32,5 +33,15 @@ std::shared_ptr<const WeightSource> OpenModelDirWeights(const std::filesystem::p
 // OpenModelDirWeights of a compressed directory (an Error names it otherwise).
 std::shared_ptr<DictExperts> OpenPackedExperts(const WeightSource& weights, const SwitchConfig& cfg,
                                                DictExpertsOptions opts = {});
+
+// Every expert of a compressed model served from its packed codes by its codec's kernel: DictExperts
+// for `dict` (and published) models, RansExperts for `rans` models; any other method is an Error.
+struct ServedExperts {
+  std::shared_ptr<ExpertOverride> experts;
+  std::string codec;  // "dict" or "rans"
+  int64_t num_experts = 0, packed_bytes = 0;
+};
+ServedExperts ServePackedExperts(const WeightSource& weights, const SwitchConfig& cfg, DictExpertsOptions dict_opts = {},
+                                 RansExpertsOptions rans_opts = {});
 
 }  // namespace qmoe

@@ -216,36 +216,86 @@ bool DecodePathAvailable(DecodePath path) {
   }
 }
 
-void Decode(const RansMatrix& m, float* out, DecodePath path) {
-  const std::string what = "rans matrix";
+DecodePath ResolveDecodePath(DecodePath path, int streams) {
   QMOE_CHECK(DecodePathAvailable(path), "rans decode: the ", path == DecodePath::kAvx2 ? "AVX2" : "AVX-512",
              " path was requested but this CPU does not support it");
+  if (path != DecodePath::kAuto) return path;
+  return detail::HaveAvx512() && streams % 16 == 0 ? DecodePath::kAvx512
+         : detail::HaveAvx2()                       ? DecodePath::kAvx2
+                                                    : DecodePath::kScalar;
+}
+
+ChunkDecoder::ChunkDecoder(const RansMatrix& m, int64_t chunk, DecodePath path, const uint32_t* lut,
+                           const std::string& what)
+    : m_(m), lut_(lut), what_(what), path_(path), chunk_(chunk) {
+  QMOE_ASSERT(path != DecodePath::kAuto && chunk >= 0 && chunk < NumChunks(m.rows, m.chunk_rows));
+  const int64_t r0 = chunk * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
+  n_ = (r1 - r0) * ternary::PairsPerRow(m.cols);
+  pos_ = m.chunk_off[chunk] + 2 * m.streams;
+  end_ = m.chunk_off[chunk + 1];
+  InitStates(m.words.data() + m.chunk_off[chunk], m.streams, x_, what, chunk);
+}
+
+void ChunkDecoder::Next(uint8_t* pairs, int64_t n) {
+  QMOE_ASSERT(n >= 0 && done_ + n <= n_ && (n % m_.streams == 0 || done_ + n == n_),
+              "ChunkDecoder::Next: ", n, " symbols after ", done_, " of ", n_, " with ", m_.streams, " streams");
+  const uint16_t* w = m_.words.data();
+  int64_t i = 0;
+  if (path_ == DecodePath::kAvx512) i = detail::DecodeStepsAvx512(m_.freq.data(), w, pos_, end_, x_, m_.streams, pairs, n);
+  if (path_ == DecodePath::kAvx2) i = detail::DecodeStepsAvx2(m_.freq.data(), w, pos_, end_, x_, m_.streams, pairs, n);
+  Continue(pairs, i, n);
+}
+
+void ChunkDecoder::Continue(uint8_t* pairs, int64_t i, int64_t n) {
+  const uint16_t* w = m_.words.data();
+  switch (m_.streams) {
+    case 4: DecodeSteps<4>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
+    case 8: DecodeSteps<8>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
+    case 16: DecodeSteps<16>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
+    case 32: DecodeSteps<32>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
+    default: DecodeSteps<0>(lut_, w, pos_, end_, x_, m_.streams, pairs, i, n); break;
+  }
+  done_ += n;
+}
+
+void ChunkDecoder::NextTogether(ChunkDecoder* const* d, uint8_t* const* pairs, int count, int64_t n) {
+  QMOE_ASSERT(count >= 1 && count <= kMaxTogether, "ChunkDecoder::NextTogether: count ", count);
+  if (count == 1 || d[0]->path_ != DecodePath::kAvx512 || d[0]->m_.streams != 32) {
+    for (int c = 0; c < count; ++c) d[c]->Next(pairs[c], n);
+    return;
+  }
+  int64_t* pos[kMaxTogether];
+  int64_t end[kMaxTogether];
+  uint32_t* x[kMaxTogether];
+  for (int c = 0; c < count; ++c) {
+    const ChunkDecoder& e = *d[c];
+    QMOE_ASSERT(&e.m_ == &d[0]->m_ && e.path_ == d[0]->path_ && e.done_ == d[0]->done_ && e.n_ == d[0]->n_ &&
+                    e.done_ + n <= e.n_ && (n % e.m_.streams == 0 || e.done_ + n == e.n_),
+                "ChunkDecoder::NextTogether: decoders not in step");
+    pos[c] = &d[c]->pos_, end[c] = e.end_, x[c] = d[c]->x_;
+  }
+  const int64_t i = detail::DecodeSteps32TogetherAvx512(d[0]->m_.freq.data(), d[0]->m_.words.data(), count, pos, end,
+                                                        x, pairs, n);
+  for (int c = 0; c < count; ++c) d[c]->Continue(pairs[c], i, n);
+}
+
+void ChunkDecoder::Finish() const {
+  QMOE_ASSERT(done_ == n_, "ChunkDecoder::Finish after ", done_, " of ", n_, " symbols");
+  CheckChunkEnd(x_, m_.streams, pos_, end_, what_, chunk_);
+}
+
+void Decode(const RansMatrix& m, float* out, DecodePath path) {
+  const std::string what = "rans matrix";
+  path = ResolveDecodePath(path, m.streams);
   Validate(m, what);
-  if (path == DecodePath::kAuto)
-    path = detail::HaveAvx512() && m.streams % 16 == 0 ? DecodePath::kAvx512
-           : detail::HaveAvx2()                         ? DecodePath::kAvx2
-                                                        : DecodePath::kScalar;
   const std::vector<uint32_t> lut = SlotTable(m.freq);
   const int64_t np = ternary::PairsPerRow(m.cols), chunks = NumChunks(m.rows, m.chunk_rows);
   std::vector<uint8_t> pairs(static_cast<size_t>(std::min<int64_t>(m.chunk_rows, m.rows) * np));  // a chunk never exceeds the matrix
-  uint32_t x[kMaxStreams];
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows), n = (r1 - r0) * np;
-    const uint16_t* w = m.words.data();
-    int64_t pos = m.chunk_off[ch] + 2 * m.streams;
-    const int64_t end = m.chunk_off[ch + 1];
-    InitStates(w + m.chunk_off[ch], m.streams, x, what, ch);
-    int64_t i = 0;
-    if (path == DecodePath::kAvx512) i = detail::DecodeStepsAvx512(m.freq.data(), w, pos, end, x, m.streams, pairs.data(), n);
-    if (path == DecodePath::kAvx2) i = detail::DecodeStepsAvx2(m.freq.data(), w, pos, end, x, m.streams, pairs.data(), n);
-    switch (m.streams) {
-      case 4: DecodeSteps<4>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
-      case 8: DecodeSteps<8>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
-      case 16: DecodeSteps<16>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
-      case 32: DecodeSteps<32>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
-      default: DecodeSteps<0>(lut.data(), w, pos, end, x, m.streams, pairs.data(), i, n); break;
-    }
-    CheckChunkEnd(x, m.streams, pos, end, what, ch);
+    const int64_t r0 = ch * m.chunk_rows, r1 = std::min(m.rows, r0 + m.chunk_rows);
+    ChunkDecoder d(m, ch, path, lut.data(), what);
+    d.Next(pairs.data(), d.symbols());
+    d.Finish();
     for (int64_t r = r0; r < r1; ++r)
       ExpandRow(pairs.data() + (r - r0) * np, m.cols, Bf16BitsToFloat(m.minmax_bf16[2 * r]),
                 Bf16BitsToFloat(m.minmax_bf16[2 * r + 1]), out + r * m.cols, what, r, path);
@@ -325,6 +375,7 @@ codecs::Codec RansCodec() {
   c.name = "rans";
   c.version = 2;  // 2: streams (default 8, was 4)
   c.help = "ternary (gptq|rtn) + rANS over ternary pairs, per-matrix 12-bit frequencies";
+  c.fused_kernel = "rans_matvec";
   c.params = SpecsOf<Options>();
   c.encode = [](const ternary::TernarySymbols& s, const ParamMap& p) -> Coded {
     const Options o = FromParamMap<Options>(p);

@@ -78,6 +78,41 @@ bool DecodePathAvailable(DecodePath path);
 void Decode(const RansMatrix& m, float* out, DecodePath path = DecodePath::kAuto);
 void DecodeRef(const RansMatrix& m, float* out);
 
+// The path kAuto resolves to for this CPU and stream count (never kAuto); a path the CPU lacks is
+// an error.
+DecodePath ResolveDecodePath(DecodePath path, int streams);
+
+// Incremental decoding of one chunk, for fused kernels (kernels/rans_matvec) that consume each
+// piece of symbols while it is in L1: Next(pairs, n) decodes the chunk's next n pair symbols,
+// Finish() checks the chunk's integrity conditions (as Decode does). Same steps, symbols and errors
+// as Decode. `m` must have passed Validate (the offsets are trusted; the stream contents are not:
+// reads stay inside the chunk and an overrun is reported by Finish). lut = SlotTable(m.freq);
+// path from ResolveDecodePath. n must be a multiple of m.streams except in the chunk's last call,
+// and the calls must not decode past the chunk's symbol count. `what` must outlive the decoder.
+class ChunkDecoder {
+ public:
+  ChunkDecoder(const RansMatrix& m, int64_t chunk, DecodePath path, const uint32_t* lut, const std::string& what);
+  void Next(uint8_t* pairs, int64_t n);
+  // Next(pairs[c], n) on count <= kMaxTogether decoders of the same matrix, path and progress
+  // (equal decoded() and symbols()), their steps interleaved: one chunk's S <= 32 states are too
+  // few to hide the latency of a SIMD step, several chunks' are not. Same results as Next on each.
+  static constexpr int kMaxTogether = 4;
+  static void NextTogether(ChunkDecoder* const* d, uint8_t* const* pairs, int count, int64_t n);
+  void Finish() const;
+  int64_t symbols() const { return n_; }  // pair symbols in the chunk: rows of the chunk x PairsPerRow
+  int64_t decoded() const { return done_; }
+
+ private:
+  void Continue(uint8_t* pairs, int64_t i, int64_t n);  // the scalar steps of symbols [i, n), then done_ += n
+
+  const RansMatrix& m_;
+  const uint32_t* lut_;
+  const std::string& what_;
+  DecodePath path_;
+  int64_t chunk_, n_, done_ = 0, pos_, end_;
+  uint32_t x_[kMaxStreams];
+};
+
 // The decoder's table, slot -> symbol | freq << 4 | cum << 17 (freq <= 4096 needs 13 bits, cum <
 // 4096 needs 12).
 std::vector<uint32_t> SlotTable(const std::array<uint16_t, kSymbols>& freq);

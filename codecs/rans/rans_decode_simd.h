@@ -19,6 +19,11 @@ int64_t DecodeStepsAvx2(const uint16_t* freq, const uint16_t* w, int64_t& pos, i
 int64_t DecodeStepsAvx512(const uint16_t* freq, const uint16_t* w, int64_t& pos, int64_t end, uint32_t* x,
                           int streams, uint8_t* pairs, int64_t n);
 
+// DecodeStepsAvx512 for S = 32 on `count` (2..4) chunks at once, their steps interleaved; runs
+// while every chunk's word reads stay inside it and returns the symbols decoded in each.
+int64_t DecodeSteps32TogetherAvx512(const uint16_t* freq, const uint16_t* w, int count, int64_t* const* pos,
+                                    const int64_t* end, uint32_t* const* x, uint8_t* const* pairs, int64_t n);
+
 // Write the weights of pairs [0, n) of one row (2 per pair, levels 0, lo, hi). Symbols must be < 9.
 void ExpandPairsAvx2(const uint8_t* pairs, int64_t n, float lo, float hi, float* out);
 void ExpandPairsAvx512(const uint8_t* pairs, int64_t n, float lo, float hi, float* out);

@@ -22,8 +22,10 @@
 #include "codecs/codec.h"
 #include "codecs/dict/dict_codec.h"
 #include "codecs/dict/dictionary.h"
+#include "codecs/rans/rans_codec.h"
 #include "codecs/ternary/iid_ternary.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/rans_matvec/rans_matvec.h"
 
 namespace qmoe {
 namespace {
@@ -252,10 +254,37 @@ void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment:
   if (first_shape) TimeGemmThreshold(ctx, s, p, dc, io, kernel, dict_bytes);
 }
 
+// The rans fused kernel (kernels/rans_matvec) on the same weights, against the dict kernel (the
+// format a user would serve instead) at each batch, one thread; copies cycled past the cache.
+void TimeRansMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::Params& p, bool /*first_shape*/) {
+  const auto batches = ParseInts(p.batches, "batches", 1, kk::kRansMaxBatch);
+  const kk::CpuIsa isa = kk::BestCpuIsa();
+  const std::string kernel = StrCat("rans_matvec_", kk::CpuIsaName(isa));  // the stored kernel name
+  const std::string dict_kernel = StrCat("sub1_matvec_", kk::CpuIsaName(isa));
+  const rans::RansMatrix enc = rans::Encode(s.sym);
+  const double rans_bytes = double(rans::StorageBits(enc)) / 8;
+  const std::vector<rans::RansMatrix> rc(size_t(CopiesToExceedCache(int64_t(rans_bytes), p.cache_factor)), enc);
+  const dict::EncodedMatrix denc = dict::Encode(s.sym);
+  const DictCopies dc(denc, CopiesToExceedCache(int64_t(dict::ExactBytes(denc)), p.cache_factor));
+  const uint32_t* dec = dict::DecodeTable().data();
+  Operands io(*std::max_element(batches.begin(), batches.end()), s.rows, s.cols);
+  for (int64_t k : batches) {
+    const double t_dict = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
+      kk::DictMatvecBatch(dc.View(i), dec, io.xb.data(), k, io.yf.data(), isa);
+    });
+    const double t_rans = MedianPerCall(int64_t(rc.size()), p.repeats, p.calls, [&](int64_t i) {
+      kk::RansMatvecBatch(rc[size_t(i)], io.xb.data(), k, io.yf.data(), 1, isa);
+    });
+    RecordTiming(ctx, s, kernel, k, t_rans, rans_bytes, dict_kernel, t_dict);
+    std::cout << "kernels " << s.shape << " k=" << k << ": " << kernel << " " << t_rans * 1e3 << " ms, " << dict_kernel
+              << " " << t_dict * 1e3 << " ms (" << t_dict / t_rans << "x vs dict)\n";
+  }
+}
+
 // The timing step of each fused kernel (Codec::fused_kernel), by kernel folder.
 using FusedKernelStep = void (*)(RunContext&, const ShapeRun&, const KernelsExperiment::Params&, bool);
 const std::map<std::string, FusedKernelStep>& FusedKernelSteps() {
-  static const std::map<std::string, FusedKernelStep> steps = {{"dict_matvec", TimeDictMatvec}};
+  static const std::map<std::string, FusedKernelStep> steps = {{"dict_matvec", TimeDictMatvec}, {"rans_matvec", TimeRansMatvec}};
   return steps;
 }
 

@@ -1,7 +1,8 @@
-// Experiment type `kernels`: the CPU fused decode+matvec of every codec that has one (today dict,
-// kernels/dict_matvec) against dense bf16 and fp32 GEMV at the paper's six expert shapes (Figure
-// 5, left) and small batches, on i.i.d. ternary matrices at p0 = 0.885, cycling over enough copies
-// of each matrix to exceed the last-level cache (weights come from DRAM, as for a real MoE). One
+// Experiment type `kernels`: the CPU fused decode+matvec of every codec that has one (dict,
+// kernels/dict_matvec, against dense bf16 and fp32 GEMV; rans, kernels/rans_matvec, against the dict
+// kernel on the same weights: kernel_timings rows rans_matvec_<isa>, baseline sub1_matvec_<isa>)
+// at the paper's six expert shapes (Figure 5, left) and small batches, on i.i.d. ternary matrices
+// at p0 = 0.885, cycling over enough copies of each matrix to exceed the last-level cache (weights come from DRAM, as for a real MoE). One
 // kernel_timings row per (kernel, shape, batch) with the median over repeats; per shape and codec of
 // the table (codecs/codec.h) its rate (rate_<codec>), its own metrics and its whole-matrix decode
 // speed (decode_<codec>_gweights_per_s, decode_<codec>_vs_dict), labelled matrix = "RxC", plus the

@@ -72,9 +72,11 @@ void RuntimeExperiment::Run(RunContext& ctx) {
 
   DictExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
-  auto experts = OpenPackedExperts(*cw, cfg, so);
+  RansExpertsOptions ro;
+  ro.gemm_threshold = p_.gemm_threshold;
+  const ServedExperts served = ServePackedExperts(*cw, cfg, so, ro);  // dict or rans kernels, by the method
   SwitchModel comp(cfg, cw);
-  comp.SetExpertOverride(experts);
+  comp.SetExpertOverride(served.experts);
 
   std::shared_ptr<const WeightSource> base_weights = cw;  // shared: the compressed dir's dense tensors
   if (p_.baseline == "dense") {
@@ -163,7 +165,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   ctx.Metric("runtime_overhead_median", m_comp / m_base - 1.0, "fraction");
   ctx.Metric("timed_samples", n, "samples");
   ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
-  ctx.Metric("expert_packed_bytes", double(experts->packed_bytes()), "bytes");
+  ctx.Metric("expert_packed_bytes", double(served.packed_bytes), "bytes");
   ctx.Metric("simulated_token_agreement", sim_agreement, "fraction");
   if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
   std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp

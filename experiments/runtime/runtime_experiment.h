@@ -1,5 +1,5 @@
-// Experiment type `runtime`: end-to-end greedy generation time of a `dict`-compressed model whose
-// experts run from the packed codes (DictExperts, CPU kernels) against a baseline (paper
+// Experiment type `runtime`: end-to-end greedy generation time of a `dict`- or `rans`-compressed model
+// whose experts run from the packed codes (DictExperts / RansExperts, CPU kernels) against a baseline (paper
 // Figure 5 right; generation timing as the paper measures it): exactly `tokens` new tokens (eos ignored) per
 // validation prompt, batch 1, KV cache; the first of `samples` prompts is a warm-up, the mean of
 // the others is reported. Baselines: `dense` = the uncompressed model (model.path), `shared` = the
@@ -27,7 +27,7 @@ class RuntimeExperiment : public Experiment {
     template <class V>
     void Visit(V&& v) {
       v(compressed, "compressed",
-        "compressed model directory written by experiment=compress experiment.save=DIR method=dict");
+        "compressed model directory written by experiment=compress experiment.save=DIR method=dict (or rans)");
       v(tokens, "tokens", "new tokens generated per prompt (exactly; eos is ignored)", Range{1, 1e6});
       v(samples, "samples", "validation prompts; the first is a warm-up, the mean of the rest is reported",
         Range{2, 1e6});
