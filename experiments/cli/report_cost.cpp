@@ -277,6 +277,8 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
     w.encoder_tokens_per_sample = (m.at("calibration_tokens") + m.at("validation_tokens")) / samples;
     w.decoder_tokens_per_sample = w.encoder_tokens_per_sample * ld / le;
     w.group_experts = rp.count("experiment.group_experts") ? std::stoll(rp.at("experiment.group_experts")) : 16;
+    // Methods without a Hessian (RTN-based dict / rans, rtn, ternary) ask for no calibration.
+    w.uses_hessian = !m.count("calibration_samples_requested") || m.at("calibration_samples_requested") > 0;
     std::string from;
     double bits = 0;
     const cost::ShapeRates r = RatesFor(cr, c, &bits, &from);

@@ -115,7 +115,7 @@ Projection Project(const Workload& w, const ShapeRates& r, const IoRates& io, co
   const double G = double(std::min<int64_t>(w.group_experts, c.num_experts));
   const double cmax = std::max(D, F);
   p.ram_embedding = double(c.vocab_size) * D * B * (c.tie_word_embeddings ? 1 : 2) + 8 * D * double(c.InnerDim()) * B;
-  p.ram_hessians = 6 * G * cmax * cmax * 4;
+  p.ram_hessians = w.uses_hessian ? 6 * G * cmax * cmax * 4 : 0;
   p.ram_expert_weights = G * D * F * (3 * 4 + 2 * B);
   // Encoder phase: its buffer and its calibration rows; decoder phase: its buffer, the encoder
   // outputs, and its (shorter) calibration rows. The larger of the two.

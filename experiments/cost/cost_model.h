@@ -38,6 +38,7 @@ struct Workload {
   int64_t group_experts = 16;
   double bits_per_expert_param = 1.0;  // compressed experts (dict at real shapes: ~0.95)
   double checkpoint_bytes_per_param = 2;  // bf16 on disk (synthetic checkpoints; HF base models are fp32 = 4)
+  bool uses_hessian = true;  // false: a method without Hessians (RTN-based dict/rans): no Hessian copies in RAM
 };
 
 // A GPU of stated peak; the pipeline's compute runs at peak·efficiency, the token buffer crosses

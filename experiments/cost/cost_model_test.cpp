@@ -108,6 +108,21 @@ TEST(CostModel, ProjectionByHand) {
   EXPECT_CLOSE(p.disk_bytes, 1872.0 + 1392.0);
 }
 
+// A method without Hessians (RTN + dict) holds no Hessian copies; nothing else changes.
+TEST(CostModel, NoHessianMethodHoldsNoHessians) {
+  ShapeRates r;
+  r.gptq_seconds_per_expert = 2, r.hessian_seconds_per_token = 0.01;
+  r.encoder_seconds_per_token = 0.001, r.decoder_seconds_per_token = 0.002;
+  IoRates io{100, 10, 1000, 50};
+  GpuPeak gpu{"hand", 1000, 100, 50, 0.5};
+  Workload w = TinyWork();
+  w.uses_hessian = false;
+  const Projection with = Project(TinyWork(), r, io, gpu), without = Project(w, r, io, gpu);
+  EXPECT_CLOSE(without.ram_hessians, 0.0);
+  EXPECT_CLOSE(without.peak_ram_bytes, with.peak_ram_bytes - 3072.0);  // 6 · G 2 · 8² · 4
+  EXPECT_CLOSE(without.cpu_seconds, with.cpu_seconds);
+}
+
 TEST(CostModel, BfloatHalvesTheBufferAndAnUntiedHeadDoublesTheEmbedding) {
   Workload w = TinyWork();
   ShapeRates r{1, 1, 1, 1};
