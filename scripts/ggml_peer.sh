@@ -9,17 +9,19 @@
 # native flags, or AVX2 only under QMOE_CPU_ISA=avx2 (as qmoe's kernels are capped). Runs
 # `test-quantize-perf --op vec_dot_q --type T --size $GGML_SIZE` (default 65536000 values, the
 # tool's 250 MB "MEM" size) and parses its "float32 throughput" (GiB/s of 4-byte values, so
-# weights/s = GiB/s * 2^30 / 4) and "quantized throughput" (bytes of the format; bits per weight =
-# 32 * quantized / float32). One run row (experiment 'ggml_peer', params: ggml commit, CPU, ISA,
+# weights/s = GiB/s * 2^30 / 4) and "quantized throughput" (bytes of the format; bits per weight from
+# ggml's block sizes, else 32 * quantized / float32). One run row (experiment 'ggml_peer', params: ggml commit, CPU, ISA,
 # size) and one kernel_timings row per type: kernel ggml_<type>_vec_dot, rows 1, cols = size,
 # batch 1, threads 1, seconds per call. Note: the tool's quantized data (TQ1_0: 14 MB at the
 # default size) fits a large last-level cache; the run records the LLC so readers can tell.
-# Without GGML_DIR it says it skips and exits 0. Needs cmake, ninja, a C/C++ compiler, sqlite3.
+# Each type runs GGML_REPEATS times (default 3), the best kept. Without GGML_DIR it says it skips
+# and exits 0. Needs cmake, ninja, a C/C++ compiler, sqlite3.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DB="${1:-$ROOT/results/qmoe.db}"
 SIZE="${GGML_SIZE:-65536000}"
+REPEATS="${GGML_REPEATS:-3}"
 TYPES=(tq1_0 tq2_0 bf16)
 
 if [[ -z "${GGML_DIR:-}" ]]; then
@@ -92,13 +94,21 @@ done
 printf "ggml_peer: %s (%s), ggml %s, %s values, LLC %s\n" "$cpu" "$isa" "${commit:0:12}" "$SIZE" "${llc:-?}"
 printf "  %-8s %12s %12s %14s %8s\n" type "f32 GiB/s" "q GiB/s" "G weights/s" "bits/w"
 for t in "${TYPES[@]}"; do
-  out=$("$bin" --op vec_dot_q --type "$t" --size "$SIZE" 2>&1) ||
-    { echo "ggml_peer: $bin --type $t failed:" >&2; echo "$out" >&2; exit 1; }
-  f32=$(sed -n 's/.*float32 throughput[[:space:]]*:[[:space:]]*\([0-9.]*\) GB\/s.*/\1/p' <<<"$out" | tail -1)
-  qt=$(sed -n 's/.*quantized throughput[[:space:]]*:[[:space:]]*\([0-9.]*\) GB\/s.*/\1/p' <<<"$out" | tail -1)
-  [[ -n "$f32" && -n "$qt" ]] || { echo "ggml_peer: cannot parse the throughput of $t from:" >&2; echo "$out" >&2; exit 1; }
-  read -r wps gbs sec bpw < <(awk -v f="$f32" -v qq="$qt" -v n="$SIZE" 'BEGIN {
-    w = f * 1073741824 / 4; printf "%.6g %.6g %.6g %.4f\n", w, qq * 1073741824 / 1e9, n / w, 32 * qq / f }')
+  f32=""; qt=""
+  for ((rep = 0; rep < REPEATS; ++rep)); do  # best of REPEATS (the tool reports the mean of its iterations)
+    out=$("$bin" --op vec_dot_q --type "$t" --size "$SIZE" 2>&1) ||
+      { echo "ggml_peer: $bin --type $t failed:" >&2; echo "$out" >&2; exit 1; }
+    f=$(sed -n 's/.*float32 throughput[[:space:]]*:[[:space:]]*\([0-9.]*\) GB\/s.*/\1/p' <<<"$out" | tail -1)
+    qq=$(sed -n 's/.*quantized throughput[[:space:]]*:[[:space:]]*\([0-9.]*\) GB\/s.*/\1/p' <<<"$out" | tail -1)
+    [[ -n "$f" && -n "$qq" ]] || { echo "ggml_peer: cannot parse the throughput of $t from:" >&2; echo "$out" >&2; exit 1; }
+    if [[ -z "$f32" ]] || awk -v a="$f" -v b="$f32" 'BEGIN { exit !(a > b) }'; then f32=$f; qt=$qq; fi
+  done
+  # Bits per weight: ggml's block sizes (TQ1_0 54 B, TQ2_0 66 B per 256 weights; BF16 2 B), else
+  # the ratio of the two printed (rounded) throughputs.
+  case "$t" in tq1_0) bits=1.6875 ;; tq2_0) bits=2.0625 ;; bf16) bits=16 ;; *) bits="" ;; esac
+  read -r wps gbs sec bpw < <(awk -v f="$f32" -v qq="$qt" -v n="$SIZE" -v b="$bits" 'BEGIN {
+    w = f * 1073741824 / 4; if (b == "") b = 32 * qq / f
+    printf "%.6g %.6g %.6g %.4f\n", w, w * b / 8 / 1e9, n / w, b }')
   printf "  %-8s %12s %12s %14.2f %8s\n" "$t" "$f32" "$qt" "$(awk -v w="$wps" 'BEGIN{print w/1e9}')" "$bpw"
   sql+="INSERT INTO kernel_timings(run_id, kernel, device, rows, cols, batch, seconds, gbytes_per_s, weights_per_s,
   baseline, ratio, threads) VALUES (last_insert_rowid_run(), 'ggml_${t}_vec_dot', 'cpu:$(q "$cpu")', 1, $SIZE, 1,
