@@ -26,10 +26,12 @@ void RegisterAllExperiments(ExperimentRegistry& r) {
                                         /*uses_method=*/false, /*uses_model=*/true, /*version=*/1,
                                         SeedUse{.used = false});
   RegisterExperiment<KernelsExperiment>(r, "kernels",
-                                        "CPU sub-1-bit fused matvec vs dense bf16/fp32 GEMV at expert shapes; codec rates "
-                                        "and decode speeds",
+                                        "CPU sub-1-bit fused matvec (every dict path) vs OpenBLAS sgemv/sgemm and our bf16 "
+                                        "GEMV at expert shapes, 1 and 2 threads; codec rates and decode speeds",
                                         /*uses_method=*/false, /*uses_model=*/false,
-                                        /*version=*/2,  // 2: decode speeds, rans streams auto
+                                        // 2: decode speeds, rans streams auto; 3: OpenBLAS + bf16 GEMV baselines,
+                                        // every dict path, threads
+                                        /*version=*/3,
                                         SeedUse{.used = true, .scheme = 1});  // seed != 0: other test matrices
   RegisterExperiment<CostExperiment>(r, "cost",
                                      "the compression pipeline's primitives at real expert shapes (GPTQ, Hessians, "

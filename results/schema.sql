@@ -1,4 +1,4 @@
--- qmoe results database, schema version 1.
+-- qmoe results database, schema version 2 (2: kernel_timings.threads).
 --
 -- This file is the single source of the schema: CMake embeds it into qmoe_results at build time
 -- (framework/results/CMakeLists.txt) and ResultsDb runs it on a fresh database. Table and column
@@ -76,7 +76,8 @@ CREATE TABLE kernel_timings (
   gbytes_per_s  REAL NOT NULL,         -- bytes read per second / 1e9
   weights_per_s REAL NOT NULL,         -- matrix entries processed per second
   baseline      TEXT NOT NULL DEFAULT '',  -- the kernel it is compared with in the same run
-  ratio         REAL NOT NULL DEFAULT 0    -- baseline seconds / these seconds (> 1 = faster)
+  ratio         REAL NOT NULL DEFAULT 0,   -- baseline seconds / these seconds (> 1 = faster)
+  threads       INTEGER NOT NULL DEFAULT 1 -- CPU threads of the call (its seconds: wall clock when > 1)
 );
 CREATE INDEX kernel_timings_by_run ON kernel_timings(run_id);
 CREATE INDEX kernel_timings_by_kernel ON kernel_timings(kernel, rows, cols, batch);
@@ -96,4 +97,4 @@ CREATE TABLE reference_results (
   UNIQUE (source, table_name, model, method, bits, setting, metric)
 );
 
-INSERT INTO schema_version(version) VALUES (1);
+INSERT INTO schema_version(version) VALUES (2);

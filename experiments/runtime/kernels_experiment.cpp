@@ -18,13 +18,16 @@
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
-#include "kernels/common/dense_gemv.h"
+#include "kernels/common/bf16_gemv.h"
+#include "kernels/common/openblas.h"
+#include "kernels/common/stream_probe.h"
 #include "codecs/codec.h"
 #include "codecs/dict/dict_codec.h"
 #include "codecs/dict/dictionary.h"
 #include "codecs/rans/rans_codec.h"
 #include "codecs/ternary/iid_ternary.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/dict_matvec/dict_paths.h"
 #include "kernels/rans_matvec/rans_matvec.h"
 
 namespace qmoe {
@@ -34,7 +37,7 @@ namespace kk = qmoe::kernels;
 
 using kernels::bench::CopiesToExceedCache;
 using kernels::bench::LastLevelCacheBytes;
-using kernels::bench::ThreadCpuSeconds;
+using kernels::bench::ClockSeconds;
 
 std::vector<int64_t> ParseInts(const std::string& text, const std::string& key, int64_t lo, int64_t hi) {
   std::vector<int64_t> out;
@@ -65,24 +68,16 @@ std::vector<std::pair<int64_t, int64_t>> ParseShapes(const std::string& text) {
   return out;
 }
 
-std::string CpuName() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      if (p != std::string::npos) return "cpu:" + Trim(line.substr(p + 1));
-    }
-  return "cpu";
-}
+std::string CpuName() { return "cpu:" + kk::CpuModelName(); }
 
 // Median over `repeats` passes of the per-call thread-CPU seconds. A pass makes `calls` calls on
 // consecutive copies of a ring of `copies`, continuing where the previous pass stopped, so a copy
 // is touched again only after the whole ring (> the last-level cache) has been: every call reads
 // its weights from DRAM, while short passes keep the run time independent of the ring size.
-// Thread CPU time, as the kernel benchmarks use: on a shared machine wall time also counts other
-// processes.
-double MedianPerCall(int64_t copies, int64_t repeats, int64_t calls, const std::function<void(int64_t)>& fn) {
+// The clock of the kernel benchmarks (cpu_time.h): thread CPU time for 1 thread (on a shared machine
+// wall time also counts other processes), wall clock for more.
+double MedianPerCall(int64_t copies, int64_t repeats, int64_t calls, const std::function<void(int64_t)>& fn,
+                     int threads = 1) {
   int64_t cursor = 0;
   auto pass = [&] {
     for (int64_t c = 0; c < calls; ++c, cursor = (cursor + 1) % copies) fn(cursor);
@@ -90,9 +85,9 @@ double MedianPerCall(int64_t copies, int64_t repeats, int64_t calls, const std::
   pass();  // warm-up
   std::vector<double> t;
   for (int64_t r = 0; r < repeats; ++r) {
-    const double a = ThreadCpuSeconds();
+    const double a = ClockSeconds(threads);
     pass();
-    t.push_back((ThreadCpuSeconds() - a) / double(calls));
+    t.push_back((ClockSeconds(threads) - a) / double(calls));
   }
   std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
   return t[t.size() / 2];
@@ -154,8 +149,9 @@ void CodecMetrics(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::P
 }
 
 void RecordTiming(RunContext& ctx, const ShapeRun& s, const std::string& kernel, int64_t batch, double sec,
-                  double bytes, const std::string& base, double base_sec) {
+                  double bytes, const std::string& base, double base_sec, int threads = 1) {
   KernelTiming t;
+  t.threads = threads;
   t.kernel = kernel, t.device = s.device, t.rows = s.rows, t.cols = s.cols, t.batch = batch, t.seconds = sec;
   t.gbytes_per_s = bytes / sec / 1e9;
   t.weights_per_s = s.weights / sec;
@@ -218,14 +214,39 @@ void TimeGemmThreshold(RunContext& ctx, const ShapeRun& s, const KernelsExperime
   }
 }
 
-// The dict fused kernel against dense bf16 and fp32 GEMV at each batch, every operand cycled over
-// enough copies to exceed the last-level cache; on the first shape also TimeGemmThreshold.
+// The dict paths to time: `paths` by name, or every path this CPU supports (capped by QMOE_CPU_ISA).
+std::vector<const kk::DictPath*> DictPathsToTime(const std::string& names) {
+  std::vector<const kk::DictPath*> out;
+  for (const std::string& part : Split(names, ',')) {
+    const std::string n = Trim(part);
+    if (n.empty()) continue;
+    const kk::DictPath& p = kk::FindDictPath(n);
+    QMOE_CHECK(kk::CpuSupports(p.isa) && p.isa <= kk::BestCpuIsa(), "experiment.paths: dict kernel path '", n,
+               "' needs ", kk::CpuIsaName(p.isa), "; this CPU (capped by QMOE_CPU_ISA) runs up to ",
+               kk::CpuIsaName(kk::BestCpuIsa()));
+    out.push_back(&p);
+  }
+  if (!Trim(names).empty()) return out;
+  for (const kk::DictPath& p : kk::DictPaths())
+    if (kk::CpuSupports(p.isa) && p.isa <= kk::BestCpuIsa()) out.push_back(&p);
+  return out;
+}
+
+// At each batch and thread count: the dense baselines (OpenBLAS fp32 sgemv/sgemm, our bf16 GEMV)
+// and every dict path, each operand cycled over enough copies to exceed the last-level cache. Each
+// row's baseline is the fastest dense kernel of the same batch and threads in this run (ratio =
+// its seconds / the row's). The default path at each ISA also keeps its stored name
+// sub1_matvec_<isa>. On the first shape also TimeGemmThreshold.
 void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment::Params& p, bool first_shape) {
-  const auto batches = ParseInts(p.batches, "batches", 1, kk::kDenseGemvMaxBatch);
+  const auto batches = ParseInts(p.batches, "batches", 1, kk::kDictMaxBatch);
+  const auto thread_counts = ParseInts(p.threads, "threads", 1, 256);
   const auto gemm_batches = ParseInts(p.gemm_batches, "gemm_batches", 1, 1 << 16);
+  const auto paths = DictPathsToTime(p.paths);
   const uint32_t* dec = dict::DecodeTable().data();
   const kk::CpuIsa isa = kk::BestCpuIsa();
   const std::string kernel = StrCat("sub1_matvec_", kk::CpuIsaName(isa));  // the stored kernel name
+  const std::string bf16_name = StrCat("bf16_gemv_", kk::CpuIsaName(isa));
+  const kk::OpenBlas* blas = kk::OpenBlas::Get();
   const dict::EncodedMatrix enc = dict::Encode(s.sym);
   const double dict_bytes = double(dict::ExactBytes(enc));
   const DictCopies dc(enc, CopiesToExceedCache(int64_t(dict_bytes), p.cache_factor));
@@ -234,23 +255,41 @@ void TimeDictMatvec(RunContext& ctx, const ShapeRun& s, const KernelsExperiment:
   int64_t kmax = *std::max_element(batches.begin(), batches.end());
   if (first_shape && !gemm_batches.empty()) kmax = std::max(kmax, *std::max_element(gemm_batches.begin(), gemm_batches.end()));
   Operands io(kmax, s.rows, s.cols);
-  for (int64_t k : batches) {
-    const double t_bf16 = MedianPerCall(dense.n_bf16, p.repeats, p.calls, [&](int64_t i) {
-      kk::DenseGemvBf16(dense.b16.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data());
-    });
-    const double t_f32 = MedianPerCall(dense.n_f32, p.repeats, p.calls, [&](int64_t i) {
-      kk::DenseGemvF32(dense.f32.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data());
-    });
-    const double t_dict = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
-      kk::DictMatvecBatch(dc.View(i), dec, io.xb.data(), k, io.yb.data(), isa);
-    });
-    RecordTiming(ctx, s, "dense_bf16_gemv", k, t_bf16, s.weights * 2, "", 0);
-    RecordTiming(ctx, s, "dense_f32_gemv", k, t_f32, s.weights * 4, "dense_bf16_gemv", t_bf16);
-    RecordTiming(ctx, s, kernel, k, t_dict, dict_bytes, "dense_bf16_gemv", t_bf16);
-    std::cout << "kernels " << s.shape << " k=" << k << ": dense bf16 " << t_bf16 * 1e3 << " ms, fp32 " << t_f32 * 1e3
-              << " ms, " << kernel << " " << t_dict * 1e3 << " ms (" << t_bf16 / t_dict << "x vs bf16, "
-              << t_f32 / t_dict << "x vs fp32)\n";
-  }
+  const int blas_threads_before = blas ? blas->Threads() : 1;
+  for (int64_t th : thread_counts)
+    for (int64_t k : batches) {
+      const int t = int(th);
+      const double t_bf16 = MedianPerCall(dense.n_bf16, p.repeats, p.calls, [&](int64_t i) {
+        kk::Bf16Gemv(dense.b16.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data(), t, isa);
+      }, t);
+      std::string best = bf16_name;
+      double t_best = t_bf16, t_blas = 0;
+      if (blas) {
+        blas->SetThreads(t);
+        t_blas = MedianPerCall(dense.n_f32, p.repeats, p.calls, [&](int64_t i) {
+          blas->Gemm(dense.f32.data() + i * weights, s.rows, s.cols, io.xf.data(), k, io.yf.data());
+        }, t);
+        if (t_blas < t_best) t_best = t_blas, best = kk::OpenBlas::KernelName(k);
+      }
+      RecordTiming(ctx, s, bf16_name, k, t_bf16, s.weights * 2, best, t_best, t);
+      if (blas) RecordTiming(ctx, s, kk::OpenBlas::KernelName(k), k, t_blas, s.weights * 4, best, t_best, t);
+      std::cout << "kernels " << s.shape << " k=" << k << " threads=" << t << ": " << bf16_name << " " << t_bf16 * 1e3
+                << " ms";
+      if (blas) std::cout << ", " << kk::OpenBlas::KernelName(k) << " " << t_blas * 1e3 << " ms";
+      std::cout << "\n";
+      const kk::DictPath& def = kk::DefaultDictPath(isa, k);
+      for (const kk::DictPath* path : paths) {
+        if (k > path->max_k) continue;
+        const double t_dict = MedianPerCall(dc.n, p.repeats, p.calls, [&](int64_t i) {
+          kk::DictMatvecBatchWith(*path, dc.View(i), dec, io.xb.data(), k, io.yf.data(), t);
+        }, t);
+        RecordTiming(ctx, s, StrCat("dict_", path->name), k, t_dict, dict_bytes, best, t_best, t);
+        if (path == &def) RecordTiming(ctx, s, kernel, k, t_dict, dict_bytes, best, t_best, t);
+        std::cout << "  dict_" << path->name << " " << t_dict * 1e3 << " ms (" << t_best / t_dict << "x vs " << best
+                  << ")\n";
+      }
+    }
+  if (blas) blas->SetThreads(blas_threads_before);  // the rest of the process runs as configured
   if (first_shape) TimeGemmThreshold(ctx, s, p, dc, io, kernel, dict_bytes);
 }
 
@@ -292,9 +331,28 @@ const std::map<std::string, FusedKernelStep>& FusedKernelSteps() {
 
 void KernelsExperiment::Run(RunContext& ctx) {
   const auto shapes = ParseShapes(p_.shapes);
-  QMOE_CHECK(!ParseInts(p_.batches, "batches", 1, kk::kDenseGemvMaxBatch).empty(), "experiment.batches is empty");
+  QMOE_CHECK(!ParseInts(p_.batches, "batches", 1, kk::kDictMaxBatch).empty(), "experiment.batches is empty");
+  const auto thread_counts = ParseInts(p_.threads, "threads", 1, 256);
+  QMOE_CHECK(!thread_counts.empty(), "experiment.threads is empty");
+  DictPathsToTime(p_.paths);  // bad names fail before any work
   dict::ValidateDecodeTable(dict::DecodeTable().data());
+  // The machine, in the run's record.
+  const kernels::bench::LlcInfo llc = kernels::bench::LastLevelCache();
+  const kk::OpenBlas* blas = kk::OpenBlas::Get();
+  ctx.db.SetRunParam(ctx.run_id, "measured.cpu_model", kk::CpuModelName());
+  ctx.db.SetRunParam(ctx.run_id, "measured.cpu_isa", kk::CpuIsaName(kk::BestCpuIsa()));
+  ctx.db.SetRunParam(ctx.run_id, "measured.cpu_isa_cap", kk::CpuIsaCap());
+  ctx.db.SetRunParam(ctx.run_id, "measured.threads", p_.threads);
+  ctx.db.SetRunParam(ctx.run_id, "measured.openblas_core", blas ? blas->CoreName() : "none");
+  ctx.db.SetRunParam(ctx.run_id, "measured.llc", StrCat(llc.bytes, " bytes, ", llc.source));
   ctx.Metric("last_level_cache_bytes", double(LastLevelCacheBytes()), "bytes");
+  for (int64_t t : thread_counts) {
+    // cache_factor 0 (tests: no cycling past the cache) probes a small buffer too.
+    const double gbs = kk::ReadBandwidthGBs(int(t), p_.cache_factor > 0 ? kk::ReadBandwidthBytes() : int64_t{16} << 20);
+    ctx.Metric(StrCat("stream_read_gbytes_per_s_t", t), gbs, "GB/s");
+    std::cout << "kernels: STREAM read " << gbs << " GB/s on " << t << " thread(s); OpenBLAS core "
+              << (blas ? blas->CoreName() : "none") << "; LLC " << (llc.bytes >> 20) << " MiB (" << llc.source << ")\n";
+  }
   for (size_t si = 0; si < shapes.size(); ++si) {
     ShapeRun s;
     std::tie(s.rows, s.cols) = shapes[si];

@@ -1,6 +1,7 @@
 // The `runtime` experiment end to end on a tiny dict-compressed model written here (shared
 // baseline, so no uncompressed checkpoint is needed), and its bad-input errors.
 #include "experiments/runtime/runtime_experiment.h"
+#include "experiments/runtime/kernels_experiment.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -154,6 +155,81 @@ TEST(RuntimeExperiment, BadInputIsOneClearError) {
     FAIL() << "dense baseline without model.path accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model.path"), std::string::npos) << e.what();
+  }
+}
+
+
+// The kernels experiment: every stored ratio is the named baseline's seconds, in the same run, at
+// the same shape, batch and threads, over the row's seconds; that baseline is the fastest dense
+// kernel there; and the run records the machine.
+TEST(KernelsExperiment, RatiosComeFromSameRunFastestDenseBaseline) {
+  TmpDir tmp;
+  Ctx c(tmp.p, Tiny());
+  KernelsExperiment::Params p;
+  p.shapes = "64x256,96x64";
+  p.batches = "1,4";
+  p.threads = "1,2";
+  p.repeats = 3;
+  p.calls = 2;
+  p.cache_factor = 0;
+  p.gemm_batches = "";
+  RunContext ctx = c.Get();
+  KernelsExperiment(p).Run(ctx);
+  ctx.Flush();
+  sqlite3* db = c.db->handle();
+  auto count = [&](const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
+    int64_t n = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+  };
+  const std::string run = std::to_string(c.run_id);
+  // 2 shapes x 2 batches x 2 thread counts, each with a bf16 GEMV row and at least one dict path.
+  EXPECT_EQ(count("SELECT count(DISTINCT rows || 'x' || cols || '/' || batch || '/' || threads) FROM kernel_timings "
+                  "WHERE kernel LIKE 'bf16_gemv_%' AND run_id = " + run),
+            8);
+  EXPECT_GE(count("SELECT count(*) FROM kernel_timings WHERE kernel LIKE 'dict_%' AND run_id = " + run), 8);
+  const std::string rows = "FROM kernel_timings k WHERE k.run_id = " + run + " AND k.baseline != ''";
+  const std::string base = "SELECT b.seconds FROM kernel_timings b WHERE b.run_id = k.run_id AND b.kernel = k.baseline "
+                           "AND b.rows = k.rows AND b.cols = k.cols AND b.batch = k.batch AND b.threads = k.threads";
+  const int64_t n = count("SELECT count(*) " + rows);
+  EXPECT_GE(n, 16);
+  // Every baseline exists in this run at the same point, once.
+  EXPECT_EQ(count("SELECT count(*) " + rows + " AND (SELECT count(*) FROM (" + base + ")) = 1"), n);
+  // ratio = baseline seconds / row seconds (to the double rounding of the division).
+  EXPECT_EQ(count("SELECT count(*) " + rows + " AND abs(k.ratio - (" + base + ") / k.seconds) <= 1e-9 * k.ratio"), n);
+  // The baseline is the fastest dense kernel (bf16 GEMV, OpenBLAS) at that point.
+  EXPECT_EQ(count("SELECT count(*) " + rows + " AND (" + base + ") <= (SELECT min(d.seconds) FROM kernel_timings d "
+                  "WHERE d.run_id = k.run_id AND d.rows = k.rows AND d.cols = k.cols AND d.batch = k.batch AND "
+                  "d.threads = k.threads AND (d.kernel LIKE 'bf16_gemv_%' OR d.kernel LIKE 'openblas_%'))"),
+            n);
+  EXPECT_EQ(count("SELECT count(*) " + rows + " AND k.baseline NOT LIKE 'bf16_gemv_%' AND k.baseline NOT LIKE "
+                  "'openblas_%'"),
+            0);
+  for (const char* key : {"measured.cpu_model", "measured.cpu_isa", "measured.threads", "measured.openblas_core"})
+    EXPECT_EQ(count("SELECT count(*) FROM run_params WHERE value != '' AND key = '" + std::string(key) +
+                    "' AND run_id = " + run),
+              1)
+        << key;
+  EXPECT_GT(MetricValue(*c.db, c.run_id, "stream_read_gbytes_per_s_t1"), 0.0);
+  EXPECT_GT(MetricValue(*c.db, c.run_id, "stream_read_gbytes_per_s_t2"), 0.0);
+}
+
+TEST(KernelsExperiment, UnknownDictPathIsAnErrorNamingTheKnownOnes) {
+  TmpDir tmp;
+  Ctx c(tmp.p, Tiny());
+  KernelsExperiment::Params p;
+  p.shapes = "64x256";
+  p.paths = "avx9000";
+  RunContext ctx = c.Get();
+  try {
+    KernelsExperiment(p).Run(ctx);
+    FAIL() << "unknown path accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("avx9000"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("scalar"), std::string::npos) << e.what();
   }
 }
 

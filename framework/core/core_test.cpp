@@ -92,6 +92,9 @@ TEST(OpenBlasCore, ChoosesTheWidestKernelsTheCpuRunsOnlyWhenUnset) {
   EXPECT_EQ(BetterOpenBlasCore("SkylakeX", avx512, nullptr, nullptr), "");
   EXPECT_EQ(BetterOpenBlasCore("SapphireRapids", avx512, nullptr, nullptr), "");
   EXPECT_EQ(BetterOpenBlasCore("Zen", avx2, nullptr, nullptr), "");
+  // Wider than the (QMOE_CPU_ISA-capped) CPU allows: step down.
+  EXPECT_EQ(BetterOpenBlasCore("SkylakeX", avx2, nullptr, nullptr), "HASWELL");
+  EXPECT_EQ(BetterOpenBlasCore("Haswell", sse, nullptr, nullptr), "PRESCOTT");
   EXPECT_EQ(BetterOpenBlasCore("Prescott", sse, nullptr, nullptr), "");
   EXPECT_EQ(BetterOpenBlasCore("SomeFutureCore", avx512, nullptr, nullptr), "");
   EXPECT_EQ(BetterOpenBlasCore("", avx512, nullptr, nullptr), "");  // no OpenBLAS in the process

@@ -35,6 +35,13 @@ CpuVectorFeatures DetectCpuVectorFeatures() {
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512cd");
 #endif
+  // QMOE_CPU_ISA caps qmoe's kernels to emulate a smaller CPU (kernels/common/cpu_features.h);
+  // OpenBLAS, the baseline they are timed against, is capped the same way.
+  if (const char* cap = std::getenv("QMOE_CPU_ISA"); cap != nullptr) {
+    const std::string c(cap);
+    if (c == "avx2") f.avx512 = false;
+    if (c == "scalar") f.avx512 = f.avx2_fma = false;
+  }
   return f;
 }
 
@@ -54,6 +61,9 @@ std::string BetterOpenBlasCore(const std::string& current_core, const CpuVectorF
   if (current < 0) return "";
   if (cpu.avx512 && current < 4) return "SKYLAKEX";
   if (cpu.avx2_fma && current < 3) return "HASWELL";
+  // Kernels wider than the CPU (as capped by QMOE_CPU_ISA) allows: step down to what it allows.
+  if (!cpu.avx512 && cpu.avx2_fma && current > 3) return "HASWELL";
+  if (!cpu.avx2_fma && current > 2) return "PRESCOTT";
   return "";
 }
 

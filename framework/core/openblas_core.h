@@ -17,15 +17,17 @@ struct CpuVectorFeatures {
   bool avx2_fma = false;  // AVX2 and FMA: OpenBLAS's Haswell kernels
   bool avx512 = false;    // AVX-512 F, BW, VL, DQ and CD: its SkylakeX kernels
 };
+// What the CPU supports, capped by QMOE_CPU_ISA=avx2|scalar (the cap of qmoe's own kernels).
 CpuVectorFeatures DetectCpuVectorFeatures();
 
 // The kernels OpenBLAS chose (openblas_get_corename), or "" when the process has no OpenBLAS.
 std::string OpenBlasCoreName();
 
-// The OPENBLAS_CORETYPE value to run with ("SKYLAKEX" or "HASWELL"), or "" to leave OpenBLAS
-// alone: when either variable is set (env_coretype, env_auto as getenv returns them; env_auto
-// "0" turns this off), when the core name is not one we rank, or when the chosen core is already
-// as good as the CPU allows.
+// The OPENBLAS_CORETYPE value to run with ("SKYLAKEX" or "HASWELL"; "HASWELL" or "PRESCOTT" when
+// the chosen kernels are wider than `cpu` allows, e.g. under QMOE_CPU_ISA=avx2), or "" to leave
+// OpenBLAS alone: when either variable is set (env_coretype, env_auto as getenv returns them;
+// env_auto "0" turns this off), when the core name is not one we rank, or when the chosen core
+// already matches what the CPU allows.
 std::string BetterOpenBlasCore(const std::string& current_core, const CpuVectorFeatures& cpu,
                                const char* env_coretype, const char* env_auto);
 

@@ -208,9 +208,10 @@ void ResultsDb::AddKernelTiming(int64_t run_id, const KernelTiming& t) {
   QMOE_CHECK(!t.kernel.empty(), "AddKernelTiming(run ", run_id, "): the kernel name is empty");
   SqlStmt& st = Cached(
       "INSERT INTO kernel_timings(run_id, kernel, device, rows, cols, batch, seconds, gbytes_per_s, weights_per_s, "
-      "baseline, ratio) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+      "baseline, ratio, threads) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   st.Bind(1, run_id).Bind(2, t.kernel).Bind(3, t.device).Bind(4, t.rows).Bind(5, t.cols).Bind(6, t.batch);
   st.Bind(7, t.seconds).Bind(8, t.gbytes_per_s).Bind(9, t.weights_per_s).Bind(10, t.baseline).Bind(11, t.ratio);
+  st.Bind(12, t.threads);
   st.Step(StrCat("AddKernelTiming(run ", run_id, ", '", t.kernel, "')"));
 }
 

@@ -45,6 +45,7 @@ struct KernelTiming {
   double weights_per_s = 0;
   std::string baseline; // kernel it is compared with in the same run
   double ratio = 0;     // baseline time / this time
+  int64_t threads = 1;  // CPU threads of the call (seconds are wall clock when > 1)
 };
 
 // A published number (paper table cell), kept beside our runs; see reference_results in schema.sql.

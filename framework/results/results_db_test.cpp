@@ -30,7 +30,7 @@ TEST(ResultsSchema, EmbeddedTextIsResultsSchemaSql) {
   ASSERT_FALSE(file.empty());
   EXPECT_EQ(std::string(kSchemaSql), file);
   EXPECT_EQ(ResultsDb::SchemaVersion(), kSchemaSqlVersion);
-  EXPECT_EQ(ResultsDb::SchemaVersion(), 1);
+  EXPECT_EQ(ResultsDb::SchemaVersion(), 2);
 }
 
 TEST(ResultsSchema, EveryOlderVersionHasAMigrationStep) {
@@ -46,7 +46,7 @@ TEST(ResultsDb, CreatesTablesVersionAndPragmas) {
   for (const char* t : {"schema_version", "runs", "run_params", "metrics", "kernel_timings", "reference_results"})
     EXPECT_EQ(Scalar(db, std::string("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='") + t + "'"), "1")
         << t;
-  EXPECT_EQ(Scalar(db, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(Scalar(db, "SELECT version FROM schema_version"), std::to_string(kSchemaSqlVersion));
   EXPECT_EQ(Scalar(db, "SELECT count(*) FROM schema_version"), "1");
   EXPECT_EQ(Scalar(db, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(Scalar(db, "PRAGMA foreign_keys"), "1");
@@ -67,7 +67,7 @@ TEST(ResultsDb, ReopenKeepsDataAndVersion) {
     AddRun(db, "k1", "rtn", {{"method.bits", "2"}}, {{"loss", 1.5}});
   }
   ResultsDb db(path);
-  EXPECT_EQ(Scalar(db, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(Scalar(db, "SELECT version FROM schema_version"), std::to_string(kSchemaSqlVersion));
   EXPECT_EQ(Scalar(db, "SELECT count(*) FROM schema_version"), "1");
   EXPECT_EQ(db.RunStatus("k1"), std::optional<std::string>("done"));
   EXPECT_EQ(Scalar(db, "SELECT value FROM metrics WHERE name='loss'"), "1.5");
@@ -76,26 +76,62 @@ TEST(ResultsDb, ReopenKeepsDataAndVersion) {
 TEST(ResultsDb, MigrationStepsRunInOrderThenNewerVersionIsRefused) {
   const std::string path = FreshDbPath("migrate");
   { ResultsDb db(path); AddRun(db, "k1", "rtn", {}, {{"loss", 2.0}}); }
-  // Two fake steps 1 -> 2 -> 3, listed out of order: the table drives the order, not the list.
+  // Two fake steps V -> V+1 -> V+2 past this build's version V, listed out of order: the table
+  // drives the order, not the list.
+  const int v = kSchemaSqlVersion;
   std::vector<SchemaMigration> steps = {
-      {2, "add runs.tag2", "ALTER TABLE runs ADD COLUMN tag2 TEXT NOT NULL DEFAULT 'b'"},
-      {1, "add runs.tag1", "ALTER TABLE runs ADD COLUMN tag1 TEXT NOT NULL DEFAULT 'a'"},
+      {v + 1, "add runs.tag2", "ALTER TABLE runs ADD COLUMN tag2 TEXT NOT NULL DEFAULT 'b'"},
+      {v, "add runs.tag1", "ALTER TABLE runs ADD COLUMN tag1 TEXT NOT NULL DEFAULT 'a'"},
   };
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  MigrateSchema(raw, path, 3, steps);
-  EXPECT_EQ(ReadSchemaVersion(raw, path), 3);
+  MigrateSchema(raw, path, v + 2, steps);
+  EXPECT_EQ(ReadSchemaVersion(raw, path), v + 2);
   {
     SqlStmt st(raw, "SELECT tag1 || tag2 FROM runs WHERE key = 'k1'", path);
     ASSERT_TRUE(st.Step());
     EXPECT_EQ(st.Text(0), "ab");  // the old row survived both steps
   }
   // A missing step is an Error naming both versions.
-  ExpectErrorWith([&] { MigrateSchema(raw, path, 5, steps); }, {path, "version 3", "version 4"});
-  EXPECT_EQ(ReadSchemaVersion(raw, path), 3);  // the failed migration rolled back
+  ExpectErrorWith([&] { MigrateSchema(raw, path, v + 4, steps); },
+                  {path, "version " + std::to_string(v + 2), "version " + std::to_string(v + 3)});
+  EXPECT_EQ(ReadSchemaVersion(raw, path), v + 2);  // the failed migration rolled back
   sqlite3_close(raw);
 
-  ExpectErrorWith([&] { ResultsDb db(path); }, {path, "schema version 3", "version 1"});
+  ExpectErrorWith([&] { ResultsDb db(path); },
+                  {path, "schema version " + std::to_string(v + 2), "version " + std::to_string(v)});
+}
+
+// A version-1 database (before kernel_timings.threads) keeps its rows and ends up with the same
+// kernel_timings columns as a fresh one.
+TEST(ResultsDb, Version1GainsKernelTimingsThreads) {
+  const std::string fresh = FreshDbPath("v2_fresh"), old = FreshDbPath("v1_old");
+  std::string fresh_cols;
+  {
+    ResultsDb db(fresh);
+    fresh_cols = Scalar(db, "SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || "
+                            "ifnull(dflt_value, ''), ',') FROM pragma_table_info('kernel_timings')");
+  }
+  {
+    ResultsDb db(old);
+    const int64_t id = AddRun(db, "k1", "kernels", {}, {});
+    KernelTiming t;
+    t.kernel = "sub1_matvec_avx2", t.rows = 2, t.cols = 3, t.seconds = 1;
+    db.AddKernelTiming(id, t);
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(old.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE kernel_timings DROP COLUMN threads; UPDATE schema_version SET version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(ReadSchemaVersion(raw, old), 1);
+  sqlite3_close(raw);
+  ResultsDb db(old);
+  EXPECT_EQ(Scalar(db, "SELECT version FROM schema_version"), std::to_string(kSchemaSqlVersion));
+  EXPECT_EQ(Scalar(db, "SELECT kernel || ':' || threads FROM kernel_timings"), "sub1_matvec_avx2:1");
+  EXPECT_EQ(Scalar(db, "SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || "
+                       "ifnull(dflt_value, ''), ',') FROM pragma_table_info('kernel_timings')"),
+            fresh_cols);
 }
 
 TEST(ResultsDb, BeginFinishAndStatus) {

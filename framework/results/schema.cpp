@@ -10,7 +10,10 @@ namespace qmoe {
 
 const std::vector<SchemaMigration>& SchemaMigrations() {
   // Append steps here, never edit a released one: {1, "add x", "ALTER TABLE ..."}.
-  static const std::vector<SchemaMigration> steps = {};
+  static const std::vector<SchemaMigration> steps = {
+      {1, "add kernel_timings.threads",
+       "ALTER TABLE kernel_timings ADD COLUMN threads INTEGER NOT NULL DEFAULT 1"},
+  };
   return steps;
 }
 

@@ -19,7 +19,7 @@ struct SchemaMigration {
   std::string sql;
 };
 
-// The migration steps of this build, oldest first (empty while the schema is at version 1).
+// The migration steps of this build, oldest first.
 const std::vector<SchemaMigration>& SchemaMigrations();
 
 // The schema version stored in the database; 0 for a fresh file without tables. A SQLite file

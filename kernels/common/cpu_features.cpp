@@ -1,6 +1,7 @@
 #include "kernels/common/cpu_features.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <string_view>
 
 #include "framework/core/error.h"
@@ -32,6 +33,23 @@ const char* CpuIsaName(CpuIsa isa) {
     case CpuIsa::kAvx512: return "avx512";
   }
   return "?";
+}
+
+std::string CpuModelName() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0)
+      if (auto p = line.find(':'); p != std::string::npos) {
+        const auto b = line.find_first_not_of(" \t", p + 1);
+        return b == std::string::npos ? "unknown CPU" : line.substr(b);
+      }
+  return "unknown CPU";
+}
+
+std::string CpuIsaCap() {
+  const char* env = std::getenv("QMOE_CPU_ISA");
+  return env ? env : "";
 }
 
 namespace {

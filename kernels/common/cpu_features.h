@@ -15,5 +15,9 @@ bool CpuSupports(CpuIsa isa);
 // The best supported ISA, capped by QMOE_CPU_ISA if set (an unknown value is a qmoe::Error).
 CpuIsa BestCpuIsa();
 const char* CpuIsaName(CpuIsa isa);
+// The CPU's model name as /proc/cpuinfo reports it ("unknown CPU" if unreadable).
+std::string CpuModelName();
+// The QMOE_CPU_ISA cap as set ("" when unset).
+std::string CpuIsaCap();
 
 }  // namespace qmoe::kernels

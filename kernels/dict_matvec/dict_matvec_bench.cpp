@@ -1,24 +1,37 @@
-// Benchmark: sub-1-bit fused decode+matvec vs dense GEMV at the paper's six expert shapes and
-// batches 1, 2, 4, 8 (single thread). Matrices are i.i.d. ternary at p0 = 0.885 encoded with the
-// real dictionary; every iteration uses the next of N copies ("experts"), N chosen so the copies
-// of each format exceed 1.25x the last-level cache, so weights stream from DRAM.
-// Baselines (own AVX-512 kernels, kernels/common/dense_gemv.h): dense bf16 and fp32 weights with
-// fp32 x; the dict kernel takes bf16 x and writes bf16 y (its x conversion is inside its time).
-// Counters: bytes/s (stored bytes of W per second), weights/s (h*w per second), and for dict
-// vs_bf16 / vs_fp32 = baseline time / dict time (> 1: dict is faster).
+// Benchmark: the dict fused decode+matvec, every CPU path of the kernel ladder (dict_paths.h) this
+// CPU supports, against the best dense baselines a user could pick instead, at the paper's six
+// expert shapes, batches k = 1, 2, 4, 8 and 1 or 2 threads:
+// - openblas_sgemv (k = 1) / openblas_sgemm (k > 1): fp32 OpenBLAS, the library LibTorch loads,
+//   with its thread count set per benchmark (kernels/common/openblas.h);
+// - bf16_gemv: our memory-bound bf16 GEMV (kernels/common/bf16_gemv.h), with its % of the
+//   measured read bandwidth (stream_% column).
+// Matrices are i.i.d. ternary at p0 = 0.885 encoded with the real dictionary; every iteration
+// uses the next of N copies ("experts"), N chosen so the copies of each format exceed 1.25x the
+// last-level cache read from the machine, so weights stream from DRAM.
+// Time column: thread CPU time per call for 1 thread, wall clock for 2 (manual time, cpu_time.h).
+// Counters: bytes/s (stored bytes of W per second), weights/s (h*w per second); dict rows also
+// vs_dense = fastest dense baseline of the same shape, k and threads / this time (> 1: dict is
+// faster; the label names that baseline), vs_sgemv or vs_sgemm, vs_bf16.
+// The header (stdout, and the JSON context) names the CPU, ISA (and QMOE_CPU_ISA cap), OpenBLAS
+// core, LLC and STREAM read bandwidth at 1 and 2 threads.
 // With a GPU: dict CUDA vs cuBLAS bf16 (cublasGemmEx) at the same shapes, cycling over copies
 // that exceed 2x the L2 size.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/common/bench.h"
+#include "kernels/common/bf16_gemv.h"
 #include "kernels/common/cuda_device.h"
-#include "kernels/common/dense_gemv.h"
+#include "kernels/common/openblas.h"
+#include "kernels/common/stream_probe.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/dict_matvec/dict_paths.h"
 #include "kernels/dict_matvec/dict_test_data.h"
 
 #if QMOE_HAVE_CUDA
@@ -32,6 +45,8 @@ namespace {
 namespace bench = qmoe::kernels::bench;
 constexpr double kP0 = 0.885;
 constexpr int kUnique = 4;  // distinct encoded experts; copies repeat them at new addresses
+const int kThreads[] = {1, 2};
+const int64_t kBatches[] = {1, 2, 4, 8};
 
 struct Shape {
   int64_t h, w;
@@ -39,9 +54,15 @@ struct Shape {
 const Shape kShapes[] = {{768, 3072}, {3072, 768}, {1024, 4096},
                          {4096, 1024}, {2080, 6144}, {6144, 2080}};
 
-std::string Key(const char* variant, int64_t h, int64_t w, int64_t k) {
-  return std::string(variant) + "/" + std::to_string(h) + "x" + std::to_string(w) + "/k" +
-         std::to_string(k);
+std::string Key(const std::string& variant, int64_t h, int64_t w, int64_t k, int threads) {
+  return variant + "/" + std::to_string(h) + "x" + std::to_string(w) + "/k" + std::to_string(k) + "/t" +
+         std::to_string(threads);
+}
+
+// STREAM read bandwidth (GB/s) per thread count, measured once before the benchmarks.
+double& StreamGBs(int threads) {
+  static double gbs[3] = {0, 0, 0};
+  return gbs[threads];
 }
 
 // All copies of one shape, built on first use and kept until the next shape is asked for.
@@ -88,8 +109,9 @@ ShapeData& DataFor(int64_t h, int64_t w) {
   d->copies_f32 = bench::CopiesToExceedCache(4 * h * w, 1.25);
   d->dense_bf16.resize(size_t(d->copies_bf16 * h * w));
   d->dense_f32.resize(size_t(d->copies_f32 * h * w));
-  for (int i = 0; i < d->copies_bf16; ++i)
-    for (int64_t e = 0; e < h * w; ++e) d->dense_bf16[i * h * w + e] = FloatToBf16(dense[e]);
+  for (int64_t e = 0; e < h * w; ++e) d->dense_bf16[e] = FloatToBf16(dense[e]);
+  for (int i = 1; i < d->copies_bf16; ++i)
+    std::memcpy(&d->dense_bf16[i * h * w], d->dense_bf16.data(), size_t(h * w) * 2);
   for (int i = 0; i < d->copies_f32; ++i)
     std::memcpy(&d->dense_f32[i * h * w], dense.data(), size_t(h * w) * 4);
   return *d;
@@ -102,68 +124,112 @@ std::vector<float> RandomX(int64_t n) {
   return x;
 }
 
-// One pass of `fn(copy index)` per iteration over the copies; returns seconds per call.
-template <class F>
-double TimeCopies(int copies, F&& fn) {
-  int i = 0;
-  return bench::MedianSeconds([&] { fn(i), i = (i + 1) % copies; }, 25);
+// The dense baselines, each over its own ring of copies: call(copy, x, k, y) on `threads` threads.
+enum class Dense { kOpenBlas, kBf16 };
+const char* DenseName(Dense b, int64_t k) { return b == Dense::kBf16 ? "bf16_gemv" : OpenBlas::KernelName(k); }
+
+void CallDense(Dense b, ShapeData& d, int copy, const float* x, int64_t k, float* y, int threads) {
+  const int64_t n = d.h * d.w;
+  if (b == Dense::kBf16) return Bf16Gemv(&d.dense_bf16[copy * n], d.h, d.w, x, k, y, threads);
+  OpenBlas::Get()->Gemm(&d.dense_f32[copy * n], d.h, d.w, x, k, y);  // threads: set by the caller
 }
 
-// A dense GEMV baseline over its cycled copies: fp32 (4 bytes/weight) or bf16 (2).
-void BM_Dense(benchmark::State& state, Shape s, bool bf16) {
-  const int64_t k = state.range(0), n = s.h * s.w;
+int DenseCopies(Dense b, const ShapeData& d) { return b == Dense::kBf16 ? d.copies_bf16 : d.copies_f32; }
+
+// Median seconds per call (clock of `threads`, cpu_time.h) of `fn(i)` over consecutive copies i.
+template <class F>
+double MedianOverCopies(int copies, int threads, F&& fn) {
+  int i = 0;
+  fn(i), i = (i + 1) % copies;  // warm-up
+  std::vector<double> t(25);
+  for (auto& s : t) {
+    const double a = bench::ClockSeconds(threads);
+    fn(i), i = (i + 1) % copies;
+    s = bench::ClockSeconds(threads) - a;
+  }
+  std::nth_element(t.begin(), t.begin() + 12, t.end());
+  return t[12];
+}
+
+// Seconds per call of baseline `b` recorded by its benchmark in this run, or measured now (when a
+// --benchmark_filter left it out).
+double DenseSeconds(Dense b, const Shape& s, int64_t k, int threads) {
+  return bench::BaselineTimes::Get().Lookup(Key(DenseName(b, k), s.h, s.w, k, threads), [&] {
+    ShapeData& d = DataFor(s.h, s.w);
+    const auto x = RandomX(k * s.w);
+    std::vector<float> y(size_t(k * s.h));
+    if (b == Dense::kOpenBlas) OpenBlas::Get()->SetThreads(threads);
+    return MedianOverCopies(DenseCopies(b, d), threads,
+                            [&](int c) { CallDense(b, d, c, x.data(), k, y.data(), threads); });
+  });
+}
+
+void BM_Dense(benchmark::State& state, Shape s, Dense b) {
+  const int64_t k = state.range(0);
+  const int threads = int(state.range(1));
   ShapeData& d = DataFor(s.h, s.w);
   const auto x = RandomX(k * s.w);
   std::vector<float> y(size_t(k * s.h));
-  const int copies = bf16 ? d.copies_bf16 : d.copies_f32;
+  const int copies = DenseCopies(b, d);
+  if (b == Dense::kOpenBlas) OpenBlas::Get()->SetThreads(threads);
   int i = 0;
-  const double t0 = bench::ThreadCpuSeconds();
+  double total = 0;
   for (auto _ : state) {
-    if (bf16) DenseGemvBf16(&d.dense_bf16[i * n], s.h, s.w, x.data(), k, y.data());
-    else DenseGemvF32(&d.dense_f32[i * n], s.h, s.w, x.data(), k, y.data());
+    const double t0 = bench::ClockSeconds(threads);
+    CallDense(b, d, i, x.data(), k, y.data(), threads);
     benchmark::DoNotOptimize(y.data());
+    const double t = bench::ClockSeconds(threads) - t0;
+    state.SetIterationTime(t);
+    total += t;
     i = (i + 1) % copies;
   }
-  bench::BaselineTimes::Get().Record(Key(bf16 ? "bf16" : "f32", s.h, s.w, k), bench::SecondsPerIter(state, t0));
-  bench::SetRateCounters(state, (bf16 ? 2.0 : 4.0) * double(n), double(n));
+  const double sec = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  bench::BaselineTimes::Get().Record(Key(DenseName(b, k), s.h, s.w, k, threads), sec);
+  const double bytes = (b == Dense::kBf16 ? 2.0 : 4.0) * double(s.h * s.w);
+  bench::SetRateCounters(state, bytes, double(s.h * s.w));
+  if (b == Dense::kBf16) {
+    state.counters["stream_%"] = 100.0 * bytes / sec / 1e9 / StreamGBs(threads);
+    state.SetLabel(CpuIsaName(BestCpuIsa()));
+  } else {
+    state.SetLabel(OpenBlas::Get()->CoreName());
+  }
   state.counters["copies"] = copies;
 }
 
-void BM_Dict(benchmark::State& state, Shape s) {
+// One dict path of the ladder, threads row ranges (DictMatvecBatchWith), y in fp32.
+void BM_DictPath(benchmark::State& state, Shape s, const DictPath* p) {
   const int64_t k = state.range(0);
+  const int threads = int(state.range(1));
   ShapeData& d = DataFor(s.h, s.w);
   const uint32_t* dec = dict_test::DecodeTable().data();
-  const auto xf = RandomX(k * s.w);
-  std::vector<Bf16> x(xf.size());
-  for (size_t e = 0; e < xf.size(); ++e) x[e] = FloatToBf16(xf[e]);
-  std::vector<Bf16> y(size_t(k * s.h));
+  const auto xb = dict_test::RandomBf16(k * s.w, 7);
+  std::vector<float> y(size_t(k * s.h));
   const int n = int(d.views.size());
   int i = 0;
-  const double t0 = bench::ThreadCpuSeconds();
+  double total = 0;
   for (auto _ : state) {
-    if (k == 1) DictMatvec(d.views[i], dec, x.data(), y.data());
-    else DictMatvecBatch(d.views[i], dec, x.data(), k, y.data());
+    const double t0 = bench::ClockSeconds(threads);
+    DictMatvecBatchWith(*p, d.views[i], dec, xb.data(), k, y.data(), threads);
     benchmark::DoNotOptimize(y.data());
+    const double t = bench::ClockSeconds(threads) - t0;
+    state.SetIterationTime(t);
+    total += t;
     i = (i + 1) % n;
   }
-  const double t = bench::SecondsPerIter(state, t0);
-  auto& base = bench::BaselineTimes::Get();
-  std::vector<float> yd(size_t(k * s.h));
-  const double tb = base.Lookup(Key("bf16", s.h, s.w, k), [&] {
-    return TimeCopies(d.copies_bf16, [&](int c) {
-      DenseGemvBf16(&d.dense_bf16[c * s.h * s.w], s.h, s.w, xf.data(), k, yd.data());
-    });
-  });
-  const double tf = base.Lookup(Key("f32", s.h, s.w, k), [&] {
-    return TimeCopies(d.copies_f32, [&](int c) {
-      DenseGemvF32(&d.dense_f32[c * s.h * s.w], s.h, s.w, xf.data(), k, yd.data());
-    });
-  });
+  const double t = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
   bench::SetRateCounters(state, double(d.dict_bytes), double(s.h * s.w));
+  const double tb = DenseSeconds(Dense::kBf16, s, k, threads);
+  std::string best = "bf16_gemv";
+  double tbest = tb;
+  if (OpenBlas::Get()) {
+    const double to = DenseSeconds(Dense::kOpenBlas, s, k, threads);
+    state.counters[k == 1 ? "vs_sgemv" : "vs_sgemm"] = to / t;
+    if (to < tb) tbest = to, best = OpenBlas::KernelName(k);
+  }
   state.counters["vs_bf16"] = tb / t;
-  state.counters["vs_fp32"] = tf / t;
+  state.counters["vs_dense"] = tbest / t;
   state.counters["copies"] = n;
-  state.SetLabel(CpuIsaName(BestCpuIsa()));
+  state.SetLabel("vs_dense: " + best);
 }
 
 void BM_DictK16(benchmark::State& state, Shape s) {
@@ -271,20 +337,33 @@ void BM_CublasBf16(benchmark::State& state, Shape s) {
 #endif
 
 void RegisterAll() {
+  const CpuIsa isa = BestCpuIsa();
   for (const Shape& s : kShapes) {
     const std::string shape = std::to_string(s.h) + "x" + std::to_string(s.w);
-    // Baselines first: BM_Dict reads their times from BaselineTimes.
-    benchmark::RegisterBenchmark(("dense_fp32/" + shape).c_str(), BM_Dense, s, false)
-        ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("dense_bf16/" + shape).c_str(), BM_Dense, s, true)
-        ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("dict/" + shape).c_str(), BM_Dict, s)
-        ->ArgName("k")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMicrosecond);
-    // k = 16: time only (the dense baselines stop at k = 8).
+    auto args = [](benchmark::internal::Benchmark* b, bool k1, bool kmore, int64_t max_k) {
+      b->ArgNames({"k", "threads"});
+      for (int t : kThreads)
+        for (int64_t k : kBatches)
+          if (k <= max_k && ((k == 1 && k1) || (k > 1 && kmore))) b->Args({k, t});
+      b->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.2);
+    };
+    // Baselines first: the dict rows read their times from BaselineTimes.
+    if (OpenBlas::Get()) {
+      args(benchmark::RegisterBenchmark(("openblas_sgemv/" + shape).c_str(), BM_Dense, s, Dense::kOpenBlas),
+           true, false, 8);
+      args(benchmark::RegisterBenchmark(("openblas_sgemm/" + shape).c_str(), BM_Dense, s, Dense::kOpenBlas),
+           false, true, 8);
+    }
+    args(benchmark::RegisterBenchmark(("bf16_gemv/" + shape).c_str(), BM_Dense, s, Dense::kBf16), true, true, 8);
+    for (const DictPath& p : DictPaths())
+      if (CpuSupports(p.isa) && p.isa <= isa)
+        args(benchmark::RegisterBenchmark(("dict_" + std::string(p.name) + "/" + shape).c_str(), BM_DictPath, s, &p),
+             true, true, p.max_k);
+    // k = 16: time only (the dense baselines are timed up to k = 8).
     benchmark::RegisterBenchmark(("dict_k16/" + shape).c_str(), BM_DictK16, s)
-        ->Unit(benchmark::kMicrosecond);
+        ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
     benchmark::RegisterBenchmark(("dict_decompress_bf16/" + shape).c_str(), BM_DictDecompress, s)
-        ->Unit(benchmark::kMicrosecond);
+        ->Unit(benchmark::kMicrosecond)->MinTime(0.2);
 #if QMOE_HAVE_CUDA
     if (CudaDeviceCount() > 0) {
       benchmark::RegisterBenchmark(("cuda_cublas_bf16/" + shape).c_str(), BM_CublasBf16, s)
@@ -302,10 +381,34 @@ void RegisterAll() {
 }  // namespace qmoe::kernels
 
 int main(int argc, char** argv) {
+  qmoe::kernels::MaybeReexecForBetterOpenBlasCore(argv);  // as the qmoe CLI does (openblas.h)
   benchmark::Initialize(&argc, argv);
-  qmoe::kernels::RegisterAll();
-  benchmark::AddCustomContext("llc_bytes", std::to_string(qmoe::kernels::bench::LastLevelCacheBytes()));
-  benchmark::AddCustomContext("cpu_isa", qmoe::kernels::CpuIsaName(qmoe::kernels::BestCpuIsa()));
+  namespace kk = qmoe::kernels;
+  const kk::bench::LlcInfo llc = kk::bench::LastLevelCache();
+  const std::string cap = kk::CpuIsaCap();
+  const kk::OpenBlas* blas = kk::OpenBlas::Get();
+  const std::string core = blas ? blas->CoreName() + " (" + blas->path() + ")" : "none (no OpenBLAS found)";
+  for (int t : kk::kThreads) kk::StreamGBs(t) = kk::ReadBandwidthGBs(t, kk::ReadBandwidthBytes());
+  std::string paths;
+  for (const kk::DictPath& p : kk::DictPaths())
+    if (kk::CpuSupports(p.isa) && p.isa <= kk::BestCpuIsa()) paths += (paths.empty() ? "" : ", ") + std::string(p.name);
+  std::printf("cpu: %s\nisa: %s%s\nthreads: 1, 2 (time: 1 thread = thread CPU time, 2 = wall clock)\n"
+              "openblas core: %s\nllc: %lld MiB (%s); weights cycled past 1.25x of it\n"
+              "stream read: %.2f GB/s (1 thread), %.2f GB/s (2 threads)\ndict paths: %s\n\n",
+              kk::CpuModelName().c_str(), kk::CpuIsaName(kk::BestCpuIsa()),
+              cap.empty() ? "" : (" (QMOE_CPU_ISA=" + cap + ")").c_str(), core.c_str(),
+              static_cast<long long>(llc.bytes >> 20), llc.source.c_str(), kk::StreamGBs(1), kk::StreamGBs(2),
+              paths.c_str());
+  std::fflush(stdout);
+  kk::RegisterAll();
+  benchmark::AddCustomContext("cpu_model", kk::CpuModelName());
+  benchmark::AddCustomContext("cpu_isa", kk::CpuIsaName(kk::BestCpuIsa()));
+  benchmark::AddCustomContext("qmoe_cpu_isa_cap", cap);
+  benchmark::AddCustomContext("openblas_core", core);
+  benchmark::AddCustomContext("llc_bytes", std::to_string(llc.bytes));
+  benchmark::AddCustomContext("llc_source", llc.source);
+  benchmark::AddCustomContext("stream_gbs_t1", std::to_string(kk::StreamGBs(1)));
+  benchmark::AddCustomContext("stream_gbs_t2", std::to_string(kk::StreamGBs(2)));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
