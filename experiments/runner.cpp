@@ -126,9 +126,10 @@ class RunLog {
 void DropLateKeysAtTheirOldMeaning(YAML::Node& keyed) {
   struct LateKey { const char* section; const char* key; const char* old_meaning; };
   static const LateKey kLate[] = {{"data", "c4_dir", ""}, {"data", "redpajama_dir", ""},
-                                  {"data", "long_documents", "chunk"}, {"model", "tokenizer", ""}};
+                                  {"data", "long_documents", "chunk"}, {"model", "tokenizer", ""},
+                                  {"", "device", "cpu"}};
   for (const LateKey& k : kLate) {
-    YAML::Node section = keyed[k.section];
+    YAML::Node section = *k.section ? keyed[k.section] : keyed;  // "" = a top-level key
     if (section && section.IsMap() && section[k.key] && section[k.key].IsScalar() &&
         section[k.key].as<std::string>() == k.old_meaning)
       section.remove(k.key);
@@ -199,6 +200,9 @@ PointPlan PlanPoint(const std::string& config_dir, const std::vector<std::string
   p.experiment = Scalar(root, "experiment", "type");
   const ExperimentInfo& ex = Experiments().Get(p.experiment);
   DropUnusedSeed(p, ex);
+  if (auto it = typed[""].find("device"); it != typed[""].end()) p.device = ParseDevice(std::get<std::string>(it->second));
+  QMOE_CHECK(!p.device.cuda || ExperimentTakesDevice(p.experiment), "device=", p.device.ToString(),
+             ": experiment '", p.experiment, "' runs on the CPU only (device applies to compress, eval, runtime and kernels)");
   if (ex.preflight) ex.preflight(typed);
 
   // The key covers only what determines the result: drop output locations and unused sections.
@@ -253,7 +257,12 @@ RunRecord RecordOf(const PointPlan& plan, const std::string& sweep_id) {
   return rec;
 }
 
+bool ExperimentTakesDevice(const std::string& type) {
+  return type == "compress" || type == "eval" || type == "runtime" || type == "kernels";
+}
+
 PointOutcome RunPoint(const PointPlan& plan, const std::string& sweep_id, bool verbose) {
+  RequireDevice(plan.device);  // before the database is touched: a missing GPU records nothing
   if (auto parent = fs::path(plan.db_path).parent_path(); !parent.empty()) fs::create_directories(parent);
   ResultsDb db(plan.db_path);
   if (db.RunStatus(plan.key) == std::optional<std::string>("done")) {

@@ -8,9 +8,11 @@ namespace {
 
 struct RootParams {
   int64_t seed = 0;
+  std::string device = "cpu";
   template <class V>
   void Visit(V&& v) {
     v(seed, "seed", "seed of generated data, sampling and span corruption");
+    v(device, "device", "where compress, eval, runtime and kernels compute: cpu, cuda, cuda:N, or cuda:0,1,2,3 (docs/gpu.md)");
   }
 };
 

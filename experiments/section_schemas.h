@@ -9,7 +9,7 @@
 
 namespace qmoe {
 
-std::vector<ParamSpec> RootSchema();     // top-level scalars: seed
+std::vector<ParamSpec> RootSchema();     // top-level scalars: seed, device
 std::vector<ParamSpec> ResultsSchema();  // results.db, results.dir
 std::vector<ParamSpec> SweepSchema();    // sweep.grids
 // "model", "data", "eval" sections, declared by the model, data and evaluation code.

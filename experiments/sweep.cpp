@@ -212,6 +212,10 @@ int RunSweep(const std::vector<std::string>& args, const SweepOptions& opt) {
     plans.push_back(std::move(plan));
   }
 
+  // Local points run here: a device this machine lacks stops the sweep before anything runs.
+  if (!slurm && !opt.dry_run)
+    for (const auto& plan : plans) RequireDevice(plan.device);
+
   std::set<std::string> in_flight;  // queued or running in an earlier cluster sweep
   if (slurm && !opt.dry_run) {
     slurm::RunProgram({"sbatch", "--version"});  // a missing sbatch is one Error, before anything is written

@@ -1,4 +1,5 @@
 #include "experiments/compress/compress_experiment.h"
+#include "experiments/run_device.h"
 
 #include <ATen/ATen.h>
 #include <sys/resource.h>
@@ -234,6 +235,7 @@ void CompressExperiment::Run(RunContext& ctx) {
   auto overlay = std::make_shared<OverlayWeights>(OpenSectionWeights(cfg));
   ModelOptions mo;
   mo.stream = true;
+  mo.device = SingleDevice(RunDevice(ctx), "compress");
   SwitchModel model(cfg, overlay, mo);
 
   const std::string method_key = std::get<std::string>(ctx.sections.at("method").at("name"));
@@ -246,6 +248,7 @@ void CompressExperiment::Run(RunContext& ctx) {
   opt.token_cap_mul = p_.token_cap_mul;
   opt.true_sequential = p_.true_sequential;
   opt.save_dir = p_.save;
+  opt.device = mo.device;
   RecordMetrics rec{ctx, cfg};
   const PipelineResult res = RunPipeline(model, *overlay, method.get(), method_key, ctx.sections.at("method"),
                                          info.version, d.calibration, d.validation, opt, rec.Callbacks());

@@ -26,7 +26,8 @@ struct Buffer {
   int64_t t_cal = 0;                // positions < t_cal belong to calibration samples
 };
 
-Buffer EmbedStack(SwitchModel& model, const std::vector<const data::Sample*>& samples, size_t n_cal, bool decoder) {
+Buffer EmbedStack(SwitchModel& model, const std::vector<const data::Sample*>& samples, size_t n_cal, bool decoder,
+                  c10::Device device) {
   Buffer b;
   int64_t total = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -39,7 +40,9 @@ Buffer EmbedStack(SwitchModel& model, const std::vector<const data::Sample*>& sa
     QMOE_ASSERT(pm.size() == ids.size(), "premask length differs from the sample's length");
     b.keep.insert(b.keep.end(), pm.begin(), pm.end());
   }
-  b.x = at::empty({total, model.config().d_model}, at::TensorOptions().dtype(model.dtype()));
+  // Pinned when a GPU computes, so the per-block copies to and from it are DMA transfers.
+  b.x = at::empty({total, model.config().d_model},
+                  at::TensorOptions().dtype(model.dtype()).pinned_memory(device.is_cuda()));
   for (size_t i = 0; i < samples.size(); ++i) {
     const auto& ids32 = decoder ? samples[i]->decoder : samples[i]->encoder;
     std::vector<int64_t> ids(ids32.begin(), ids32.end());
@@ -53,7 +56,8 @@ int64_t CountBlocks(const SwitchConfig& c, Stack s) { return s == Stack::kEncode
 
 at::Tensor Hessians(const std::vector<at::Tensor>& inputs, int64_t dim) {
   std::vector<at::Tensor> hs;
-  for (const auto& a : inputs) hs.push_back(a.size(0) > 0 ? at::mm(a.t(), a) : at::zeros({dim, dim}));
+  for (const auto& a : inputs)  // fp32, on the device the inputs are on
+    hs.push_back(a.size(0) > 0 ? at::mm(a.t(), a) : at::zeros({dim, dim}, a.options().dtype(at::kFloat)));
   return at::stack(hs);
 }
 
@@ -91,9 +95,12 @@ struct BlockPass {
   Progress& progress;
 
   int64_t Samples() const { return int64_t(buf.start.size()); }
+  c10::Device Dev() const { return r.opt.device; }
   at::Tensor SampleView(int64_t i) const { return buf.x.narrow(0, buf.start[i], buf.len[i]); }
+  // The sample's activations where the block computes (the buffer view itself on the CPU).
+  at::Tensor SampleOnDevice(int64_t i) const { return SampleView(i).to(Dev(), /*non_blocking=*/true); }
   at::Tensor SelfBias(int64_t i) const { return r.model.SelfAttentionBias(s, buf.len[i], {}, 1); }
-  at::Tensor EncoderOut(int64_t i) const { return enc_out ? (*enc_out)[i] : at::Tensor(); }
+  at::Tensor EncoderOut(int64_t i) const { return enc_out ? (*enc_out)[i].to(Dev()) : at::Tensor(); }
 };
 
 // What quantizing a group produces besides the weights: one record per expert matrix, and the
@@ -113,13 +120,16 @@ at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<
   std::vector<at::Tensor> ws;
   for (int64_t e : experts) {
     const std::string name = ExpertWeightName(s, block, e, matrix);
-    ws.push_back(r.weights.Get(name).to(at::kFloat));
+    // Hessian methods (GPTQ) run on the pipeline's device; the others are cheap and stay on the host.
+    ws.push_back(r.weights.Get(name).to(r.method->UsesHessian() ? r.opt.device : c10::Device(c10::kCPU), at::kFloat));
     t.names.push_back(name);
   }
   t.weight = at::stack(ws).contiguous();
   if (r.method->UsesHessian()) t.hessian = Hessians(inputs, t.weight.size(2)).contiguous();
   auto t0 = Clock::now();
   QuantOutput out = r.method->Quantize(t);
+  out.weight = out.weight.to(at::kCPU);  // no-op on the CPU; methods pack on the host anyway
+  t.weight = t.weight.to(at::kCPU);
   const double secs = Since(t0) / double(experts.size());
   for (size_t g = 0; g < experts.size(); ++g) {
     ExpertRecord rec;
@@ -153,7 +163,7 @@ at::Tensor QuantizeGroup(StackRun& r, Stack s, int64_t block, const std::vector<
 void RunDenseBlock(BlockPass& p) {
   for (int64_t i = 0; i < p.Samples(); ++i) {
     at::Tensor xs = p.SampleView(i);
-    xs.copy_(p.r.model.Block(p.s, p.b, xs, p.SelfBias(i), p.EncoderOut(i)).reshape_as(xs));
+    xs.copy_(p.r.model.Block(p.s, p.b, p.SampleOnDevice(i), p.SelfBias(i), p.EncoderOut(i)).reshape_as(xs));
     p.progress.Advance();
   }
 }
@@ -167,21 +177,25 @@ Routing RouteTokens(BlockPass& p) {
   out.gate = at::empty({p.buf.x.size(0)}, at::kFloat);
   for (int64_t i = 0; i < p.Samples(); ++i) {
     at::Tensor xs = p.SampleView(i);
-    xs.copy_(model.AttentionSublayers(p.s, p.b, xs, p.SelfBias(i), p.EncoderOut(i)).reshape_as(xs));
-    at::Tensor z = model.FfNorm(p.s, p.b, xs);
+    // xd: the sample where the block computes; copied back into the buffer at the end.
+    at::Tensor xd = model.AttentionSublayers(p.s, p.b, p.SampleOnDevice(i), p.SelfBias(i), p.EncoderOut(i))
+                        .reshape_as(xs);
+    at::Tensor z = model.FfNorm(p.s, p.b, xd);
     RouteResult rr = model.Route(p.s, p.b, z);
     out.gate.narrow(0, p.buf.start[i], p.buf.len[i]).copy_(rr.gate.reshape({-1}));
-    at::Tensor ex = rr.expert.reshape({-1}).contiguous(), kept = rr.kept.reshape({-1}).contiguous();
+    at::Tensor ex = rr.expert.reshape({-1}).to(at::kCPU).contiguous();
+    at::Tensor kept = rr.kept.reshape({-1}).to(at::kCPU).contiguous();
     const int64_t* pe = ex.data_ptr<int64_t>();
     const bool* pk = kept.data_ptr<bool>();
     for (int64_t t = 0; t < p.buf.len[i]; ++t) {
       if (pk[t]) {
         out.routed[size_t(pe[t])].push_back(p.buf.start[i] + t);
       } else {
-        at::Tensor row = xs.narrow(0, t, 1);
+        at::Tensor row = xd.narrow(0, t, 1);
         row.add_((rr.gate.reshape({-1})[t] * z.narrow(0, t, 1)).to(row.scalar_type()));
       }
     }
+    xs.copy_(xd);
     p.progress.Advance();
   }
   return out;
@@ -210,7 +224,7 @@ void CompressGroup(BlockPass& p, const std::vector<int64_t>& experts, const Rout
   for (int64_t e : experts) {
     std::vector<int64_t> rows = CalibrationRows(routing.routed[size_t(e)], cap, p.buf.t_cal, p.buf.keep);
     at::Tensor idx = at::tensor(rows, at::kLong);
-    zin.push_back(model.FfNorm(p.s, p.b, p.buf.x.index_select(0, idx)).to(at::kFloat));
+    zin.push_back(model.FfNorm(p.s, p.b, p.buf.x.index_select(0, idx).to(p.Dev())).to(at::kFloat));
   }
   GroupOutputs outs{{}, packed};
   std::vector<at::Tensor> wi_orig;
@@ -218,7 +232,7 @@ void CompressGroup(BlockPass& p, const std::vector<int64_t>& experts, const Rout
   at::Tensor wi_q = QuantizeGroup(p.r, p.s, p.b, experts, "wi", zin, outs);
   std::vector<at::Tensor> ain;
   for (size_t g = 0; g < experts.size(); ++g) {
-    at::Tensor wi = (p.r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(model.dtype());
+    at::Tensor wi = (p.r.opt.true_sequential ? wi_q[g] : wi_orig[g]).to(p.Dev(), model.dtype());
     ain.push_back(at::relu(at::linear(zin[g].to(model.dtype()), wi)).to(at::kFloat));
   }
   QuantizeGroup(p.r, p.s, p.b, experts, "wo", ain, outs);
@@ -234,10 +248,10 @@ void PropagateGroup(BlockPass& p, const std::vector<int64_t>& experts, const Rou
     for (size_t off = 0; off < rows.size(); off += size_t(chunk)) {
       size_t n = std::min(rows.size() - off, size_t(chunk));
       at::Tensor idx = at::tensor(std::vector<int64_t>(rows.begin() + off, rows.begin() + off + n), at::kLong);
-      at::Tensor h = buf.x.index_select(0, idx);
+      at::Tensor h = buf.x.index_select(0, idx).to(p.Dev());
       at::Tensor y = p.r.model.ExpertForward(p.s, p.b, e, p.r.model.FfNorm(p.s, p.b, h));
-      at::Tensor out = (routing.gate.index_select(0, idx).unsqueeze(1) * y).to(buf.x.scalar_type());
-      buf.x.index_copy_(0, idx, h + out);
+      at::Tensor out = (routing.gate.index_select(0, idx).to(p.Dev()).unsqueeze(1) * y).to(buf.x.scalar_type());
+      buf.x.index_copy_(0, idx, (h + out).to(at::kCPU));
     }
     p.progress.Advance();
   }
@@ -321,7 +335,7 @@ double SampleLoss(const at::Tensor& logits, const std::vector<int32_t>& decoder_
   QMOE_ASSERT(L >= 2 && logits.size(0) == L, "SampleLoss: ", L, " ids for ", logits.size(0), " positions");
   std::vector<int64_t> targets(decoder_ids.begin() + 1, decoder_ids.end());
   at::Tensor logp = at::log_softmax(logits.narrow(0, 0, L - 1).to(at::kFloat), -1);
-  at::Tensor t = at::tensor(targets, at::kLong).unsqueeze(1);
+  at::Tensor t = at::tensor(targets, at::kLong).to(logits.device()).unsqueeze(1);
   return -logp.gather(1, t).mean().item<double>();
 }
 
@@ -358,23 +372,26 @@ PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Me
   StackRun run{model, weights, method, opt, cb, writer.get(), result};
 
   // Encoder stack, then the final norm per sample: enc_out feeds every decoder block.
-  Buffer enc = EmbedStack(model, samples, calibration.size(), /*decoder=*/false);
+  QMOE_CHECK(model.options().device == opt.device, "compress: the model computes on ", model.options().device.str(),
+             " but the pipeline on ", opt.device.str());
+  Buffer enc = EmbedStack(model, samples, calibration.size(), /*decoder=*/false, opt.device);
   result.calibration_tokens = enc.t_cal;
   result.validation_tokens = enc.x.size(0) - enc.t_cal;
   RunStack(run, Stack::kEncoder, enc, nullptr);
   std::vector<at::Tensor> enc_out;
   for (size_t i = 0; i < samples.size(); ++i)
-    enc_out.push_back(model.FinalNorm(Stack::kEncoder, enc.x.narrow(0, enc.start[i], enc.len[i])));
+    enc_out.push_back(  // kept on the host; each decoder block moves its sample's to the device
+        model.FinalNorm(Stack::kEncoder, enc.x.narrow(0, enc.start[i], enc.len[i]).to(opt.device)).to(at::kCPU));
   enc.x = at::Tensor();
 
   // Decoder stack on the compressed encoder's outputs.
-  Buffer dec = EmbedStack(model, samples, calibration.size(), /*decoder=*/true);
+  Buffer dec = EmbedStack(model, samples, calibration.size(), /*decoder=*/true, opt.device);
   RunStack(run, Stack::kDecoder, dec, &enc_out);
 
   // Validation loss on validation samples only, per domain and over all of them.
   SpanLossByDomain losses;
   for (const auto& [name, i] : domain_of) {
-    at::Tensor h = model.FinalNorm(Stack::kDecoder, dec.x.narrow(0, dec.start[i], dec.len[i]));
+    at::Tensor h = model.FinalNorm(Stack::kDecoder, dec.x.narrow(0, dec.start[i], dec.len[i]).to(opt.device));
     losses.Add(name, SampleLoss(model.LmHead(h), samples[i]->decoder), dec.len[i]);
   }
   result.loss = losses.Losses();

@@ -22,6 +22,10 @@ struct PipelineOptions {
   double token_cap_mul = 4.0;    // cap = floor(mul · T_cal / E) calibration tokens per expert
   bool true_sequential = false;  // H_wo from the activations of the quantized wi
   std::string save_dir;          // write a compressed model directory here ("" = don't)
+  // Where blocks compute (the model's ModelOptions::device must match). On CUDA the token buffer
+  // stays in pinned CPU memory; one block's weights and the activations it works on move to the
+  // GPU, Hessians (fp32) and GPTQ run there, results come back to the buffer (docs/gpu.md).
+  c10::Device device = c10::Device(c10::kCPU);
 };
 
 // One expert matrix's record.

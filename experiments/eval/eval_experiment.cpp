@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "experiments/eval/router_forward.h"
+#include "experiments/run_device.h"
 #include "experiments/eval/span_loss.h"
 #include "serving/compressed_model.h"
 #include "framework/core/error.h"
@@ -63,9 +64,9 @@ std::shared_ptr<const WeightSource> OpenSectionWeights(const SwitchConfig& resol
   return OpenModelDirWeights(resolved.path);
 }
 
-std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section) {
+std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section, ModelOptions opts) {
   SwitchConfig cfg = ResolveSectionConfig(section);
-  return std::make_unique<SwitchModel>(cfg, OpenSectionWeights(cfg));
+  return std::make_unique<SwitchModel>(cfg, OpenSectionWeights(cfg), opts);
 }
 
 namespace {
@@ -91,7 +92,9 @@ void RecordLoss(RunContext& ctx, const std::string& domain, const DomainLoss& l)
 void EvalExperiment::Run(RunContext& ctx) {
   const SwitchConfig section = FromParamMap<SwitchConfig>(ctx.sections.at("model"));
   const data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
-  auto model = LoadSectionModel(section);
+  ModelOptions mo;
+  mo.device = SingleDevice(RunDevice(ctx), "eval");
+  auto model = LoadSectionModel(section, mo);
   const std::string root = DataRoot();
   data::Tokenizer tok = LoadModelTokenizer(dp, root, model->config());
   std::vector<data::SampleSet> sets = data::BuildValidationSets(dp, tok, root);

@@ -42,7 +42,7 @@ std::string DataRoot();
 // Loads the model of a `model` section: the architecture comes from <path>/config.json and must
 // match the section's keys (Error naming the key and both values); dtype and expert_capacity
 // come from the section.
-std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section);
+std::unique_ptr<SwitchModel> LoadSectionModel(const SwitchConfig& section, ModelOptions opts = {});
 // The checked config of a `model` section (as LoadSectionModel uses it), with `path` resolved.
 SwitchConfig ResolveSectionConfig(const SwitchConfig& section);
 // The weights of a resolved model directory: a Hugging Face checkpoint, or a qmoe compressed model

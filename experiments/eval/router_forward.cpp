@@ -13,7 +13,8 @@ void AddRouterAux(SwitchModel& m, Stack s, int64_t b, const at::Tensor& z, const
   const int64_t E = m.config().num_experts;
   at::Tensor w = m.Weight(RouterWeightName(s, b)).to(at::kFloat);
   at::Tensor logits = at::linear(z.to(at::kFloat), w).reshape({-1, E});
-  at::Tensor valid = mask.defined() ? mask.reshape({-1}).to(at::kFloat) : at::ones({logits.size(0)}, logits.options());
+  at::Tensor valid = mask.defined() ? mask.reshape({-1}).to(logits.device(), at::kFloat)
+                                    : at::ones({logits.size(0)}, logits.options());
   const at::Tensor n = valid.sum().clamp_min(1);
   at::Tensor probs = at::softmax(logits, -1);
   at::Tensor top = probs.argmax(-1);
@@ -26,7 +27,7 @@ void AddRouterAux(SwitchModel& m, Stack s, int64_t b, const at::Tensor& z, const
   aux.z = aux.z.defined() ? aux.z + zl : zl;
   aux.num_layers++;
   aux.layers.push_back(BlockPrefix(s, b).substr(0, BlockPrefix(s, b).size() - 1));
-  at::Tensor c = onehot.sum(0).to(at::kLong).contiguous();
+  at::Tensor c = onehot.sum(0).to(at::kCPU, at::kLong).contiguous();  // read on the host
   aux.counts.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + E);
 }
 

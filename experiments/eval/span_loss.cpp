@@ -71,9 +71,9 @@ SpanLoss EvaluateSpanCorruption(SwitchModel& model, const std::vector<data::Samp
     at::Tensor logits = model.Forward(pe.ids, pd.ids, pe.mask, pd.mask);
     const int64_t T = pt.ids.size(1);
     at::Tensor logp = at::log_softmax(logits.narrow(1, 0, T).to(at::kFloat), -1);
-    at::Tensor nll = -logp.gather(-1, pt.ids.unsqueeze(-1)).squeeze(-1);  // [B, T]
-    at::Tensor m = pt.mask.to(at::kDouble);
-    at::Tensor per = ((nll.to(at::kDouble) * m).sum(1) / m.sum(1)).contiguous();
+    at::Tensor nll = -logp.gather(-1, pt.ids.to(logp.device()).unsqueeze(-1)).squeeze(-1);  // [B, T]
+    at::Tensor m = pt.mask.to(logp.device(), at::kDouble);
+    at::Tensor per = ((nll.to(at::kDouble) * m).sum(1) / m.sum(1)).to(at::kCPU).contiguous();
     for (size_t i = start; i < end; ++i) {
       out.sample_loss.push_back(per[static_cast<int64_t>(i - start)].item<double>());
       out.decoder_len.push_back(static_cast<int64_t>(samples[i].decoder.size()));

@@ -1,4 +1,6 @@
 #include "experiments/runtime/kernels_experiment.h"
+#include "experiments/run_device.h"
+#include "experiments/runtime/gpu_kernels.h"
 
 #include "kernels/common/cache_info.h"
 #include "kernels/common/cpu_time.h"
@@ -330,6 +332,7 @@ const std::map<std::string, FusedKernelStep>& FusedKernelSteps() {
 }  // namespace
 
 void KernelsExperiment::Run(RunContext& ctx) {
+  if (const DeviceSpec d = RunDevice(ctx); d.cuda) return RunKernelsOnGpu(ctx, p_, d);  // device=cuda: gpu_kernels.h
   const auto shapes = ParseShapes(p_.shapes);
   QMOE_CHECK(!ParseInts(p_.batches, "batches", 1, kk::kDictMaxBatch).empty(), "experiment.batches is empty");
   const auto thread_counts = ParseInts(p_.threads, "threads", 1, 256);

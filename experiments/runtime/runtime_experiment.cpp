@@ -9,6 +9,9 @@
 #include <map>
 
 #include "experiments/compress/compress_experiment.h"
+#include "experiments/run_device.h"
+#include "serving/compressed_model.h"
+#include "serving/gpu_serving.h"
 #include "serving/model_dir.h"
 #include "serving/dict_experts.h"
 #include "framework/core/repo_path.h"
@@ -28,12 +31,13 @@ namespace {
 // model without its memory.
 class SharedZeroExpert : public ExpertOverride {
  public:
-  SharedZeroExpert(const SwitchConfig& cfg, at::ScalarType dtype) {
+  SharedZeroExpert(const SwitchConfig& cfg, at::ScalarType dtype, const ModelOptions& mo = {}) {
     for (Stack s : {Stack::kEncoder, Stack::kDecoder})
       for (int64_t b = 0; b < cfg.NumBlocks(s); ++b)
-        if (cfg.IsSparse(s, b))
-          layers_[{int(s), b}] = {at::zeros({cfg.d_ff, cfg.d_model}, at::TensorOptions().dtype(dtype)),
-                                  at::zeros({cfg.d_model, cfg.d_ff}, at::TensorOptions().dtype(dtype))};
+        if (cfg.IsSparse(s, b)) {
+          const auto o = at::TensorOptions().dtype(dtype).device(mo.block_device ? mo.block_device(s, b) : mo.device);
+          layers_[{int(s), b}] = {at::zeros({cfg.d_ff, cfg.d_model}, o), at::zeros({cfg.d_model, cfg.d_ff}, o)};
+        }
   }
   bool Covers(const ExpertId& id) const override { return layers_.count({int(id.stack), id.block}) > 0; }
   at::Tensor Forward(const ExpertId& id, const at::Tensor& z) const override {
@@ -72,11 +76,26 @@ void RuntimeExperiment::Run(RunContext& ctx) {
 
   DictExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
-  RansExpertsOptions ro;
-  ro.gemm_threshold = p_.gemm_threshold;
-  const ServedExperts served = ServePackedExperts(*cw, cfg, so, ro);  // dict or rans kernels, by the method
-  SwitchModel comp(cfg, cw);
-  comp.SetExpertOverride(served.experts);
+  // device=cuda...: experts on the GPU(s) by the CUDA kernel, every model placed alike (docs/gpu.md).
+  const DeviceSpec device = RunDevice(ctx);
+  std::shared_ptr<ExpertOverride> experts;
+  int64_t packed_bytes = 0;
+  ModelOptions mo;
+  if (device.cuda) {
+    const auto* c = dynamic_cast<const CompressedWeights*>(cw.get());
+    QMOE_CHECK(c, "device=", device.ToString(), ": the GPU path serves qmoe's own compressed directories (qmoe.json); '",
+               cdir, "' is not one");
+    GpuServing gs = ServeOnGpus(*c, cfg, device, p_.gemm_threshold);
+    std::cout << "runtime: placement " << gs.description << "\n";
+    experts = gs.experts, packed_bytes = gs.experts->packed_bytes(), mo = gs.model_options;
+  } else {
+    RansExpertsOptions ro;
+    ro.gemm_threshold = p_.gemm_threshold;
+    const ServedExperts served = ServePackedExperts(*cw, cfg, so, ro);  // dict or rans kernels, by the method
+    experts = served.experts, packed_bytes = served.packed_bytes;
+  }
+  SwitchModel comp(cfg, cw, mo);
+  comp.SetExpertOverride(experts);
 
   std::shared_ptr<const WeightSource> base_weights = cw;  // shared: the compressed dir's dense tensors
   if (p_.baseline == "dense") {
@@ -90,8 +109,8 @@ void RuntimeExperiment::Run(RunContext& ctx) {
                "model.path '", yaml_cfg.path, "' is not the architecture of the compressed model in '", cdir, "'");
     base_weights = CheckpointWeights::Open(mdir);
   }
-  SwitchModel base(cfg, base_weights);
-  if (p_.baseline == "shared") base.SetExpertOverride(std::make_shared<SharedZeroExpert>(cfg, cfg.ScalarType()));
+  SwitchModel base(cfg, base_weights, mo);
+  if (p_.baseline == "shared") base.SetExpertOverride(std::make_shared<SharedZeroExpert>(cfg, cfg.ScalarType(), mo));
 
   // Prompts: the encoder side of the first validation samples, domains in order.
   data::DataParams dp = FromParamMap<data::DataParams>(ctx.sections.at("data"));
@@ -107,7 +126,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
 
   // The same compressed model with simulated (dequantized) experts: its greedy tokens must match
   // the kernels' (checked on the first timed prompt, untimed), whatever the quantization did.
-  SwitchModel sim(cfg, cw);
+  SwitchModel sim(cfg, cw, mo);
   double sim_agreement = -1;
   double t_comp = 0, t_base = 0, prompt_tokens = 0;
   std::vector<double> all_comp, all_base;
@@ -119,11 +138,11 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     // Alternate the order so slow drift on a shared machine hits both sides alike.
     double tb = 0, tc = 0;
     if (i % 2 == 0) {
-      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1); });
-      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1); });
+      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1).to(at::kCPU); });  // .to: waits for a GPU
+      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1).to(at::kCPU); });
     } else {
-      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1); });
-      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1); });
+      tc = Seconds([&] { out_c = comp.Generate(enc, p_.tokens, {}, -1).to(at::kCPU); });
+      tb = Seconds([&] { out_b = base.Generate(enc, p_.tokens, {}, -1).to(at::kCPU); });
     }
     QMOE_ASSERT(out_c.size(1) == 1 + p_.tokens && out_b.size(1) == 1 + p_.tokens);
     if (i == 0) continue;  // warm-up
@@ -133,7 +152,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     compared += p_.tokens;
     std::cout << "runtime sample " << i << ": baseline " << tb << " s, compressed " << tc << " s";
     if (i == 1) {
-      at::Tensor out_s = sim.Generate(enc, p_.tokens, {}, -1);
+      at::Tensor out_s = sim.Generate(enc, p_.tokens, {}, -1).to(at::kCPU);
       sim_agreement = double((out_s == out_c).narrow(1, 1, p_.tokens).sum().item<int64_t>()) / double(p_.tokens);
       sim.ReleaseAll();
       // The first tokens, to eyeball what is generated.
@@ -165,7 +184,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   ctx.Metric("runtime_overhead_median", m_comp / m_base - 1.0, "fraction");
   ctx.Metric("timed_samples", n, "samples");
   ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
-  ctx.Metric("expert_packed_bytes", double(served.packed_bytes), "bytes");
+  ctx.Metric("expert_packed_bytes", double(packed_bytes), "bytes");
   ctx.Metric("simulated_token_agreement", sim_agreement, "fraction");
   if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
   std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp

@@ -17,8 +17,10 @@ at::Tensor SwitchModel::Generate(const at::Tensor& enc_ids_in, int64_t max_new_t
   const int64_t B = enc_ids.size(0);
   at::Tensor cross = enc_mask.defined() ? AttentionMask(enc_mask, 1, enc_out.size(1), false, 0, B) : at::Tensor();
   std::vector<BlockCache> caches(cfg_.num_decoder_layers);
-  at::Tensor tokens = at::full({B, 1}, cfg_.pad_token_id, at::TensorOptions().dtype(at::kLong));
-  at::Tensor done = at::zeros({B, 1}, at::TensorOptions().dtype(at::kBool));
+  // Tokens live where the head computes (argmax output), so each step's concatenation stays there.
+  const c10::Device dev = enc_out.device();
+  at::Tensor tokens = at::full({B, 1}, cfg_.pad_token_id, at::TensorOptions().dtype(at::kLong).device(dev));
+  at::Tensor done = at::zeros({B, 1}, at::TensorOptions().dtype(at::kBool).device(dev));
   for (int64_t step = 0; step < max_new_tokens; ++step) {
     at::Tensor h = Embed(tokens.narrow(1, step, 1));
     // The new query sits at position `step`; keys 0..step are all visible (no causal mask needed).
@@ -29,7 +31,7 @@ at::Tensor SwitchModel::Generate(const at::Tensor& enc_ids_in, int64_t max_new_t
       next = at::where(done, at::full_like(next, cfg_.pad_token_id), next);
       done = done | (next == eos_id);
     }
-    tokens = at::cat({tokens, next}, 1);
+    tokens = at::cat({tokens, next.to(dev)}, 1);
     if (eos_id >= 0 && done.all().item<bool>()) break;
   }
   opts_.stream = stream;

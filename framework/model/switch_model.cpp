@@ -71,9 +71,23 @@ at::Tensor SwitchModel::Load(const std::string& name, bool cache) {
              ", d_ff ", cfg_.d_ff, ", ", cfg_.num_heads, "x", cfg_.d_kv, " heads, ", cfg_.num_experts, " experts)");
   QMOE_CHECK(t.is_floating_point(), weights_->Describe(), ": tensor \"", name, "\" has dtype ", t.scalar_type(),
              ", expected a floating-point type");
-  t = t.to(dtype_);  // no copy when it already matches (keeps autograd leaves intact)
+  t = t.to(DeviceOf(name), dtype_);  // no copy when both match (keeps autograd leaves intact)
   if (cache) cache_.emplace(name, t);
   return t;
+}
+
+c10::Device SwitchModel::DeviceOf(const std::string& name) const {
+  if (!opts_.block_device) return opts_.device;
+  for (Stack s : {Stack::kEncoder, Stack::kDecoder}) {
+    const std::string pre = StrCat(StackName(s), ".block.");
+    if (name.rfind(pre, 0) == 0) return opts_.block_device(s, std::stoll(name.substr(pre.size())));
+  }
+  // The decoder's final norm and an untied head sit with the last decoder block; the embedding
+  // and the encoder's final norm with the first GPU (the tied head reads the embedding there).
+  if (name == "lm_head.weight" || name.rfind("decoder.final_layer_norm", 0) == 0)
+    return opts_.block_device(Stack::kDecoder, cfg_.num_decoder_layers - 1);
+  if (name.rfind("encoder.final_layer_norm", 0) == 0) return opts_.block_device(Stack::kEncoder, cfg_.num_layers - 1);
+  return opts_.device;
 }
 
 at::Tensor SwitchModel::Weight(const std::string& name) { return Load(name, true); }
@@ -110,7 +124,7 @@ at::Tensor SwitchModel::Embed(const at::Tensor& ids) {
                cfg_.vocab_size, ") of model '", cfg_.name, "'");
   }
   at::Tensor w = Load("shared.weight", !opts_.stream);
-  return at::embedding(w, ids.dim() == 1 ? ids.unsqueeze(0) : ids);
+  return at::embedding(w, (ids.dim() == 1 ? ids.unsqueeze(0) : ids).to(w.device()));
 }
 
 // RMS norm (docs/switch-semantics.md): fp32 statistics, cast to the weight dtype when that is bf16/fp16, then the weight multiply.
@@ -125,30 +139,31 @@ at::Tensor SwitchModel::RelativeBias(Stack s, int64_t q_len, int64_t k_len, int6
   at::Tensor buckets = RelativePositionBuckets(q_len, k_len, s == Stack::kEncoder, cfg_.relative_attention_num_buckets,
                                                cfg_.relative_attention_max_distance, q_offset);
   at::Tensor table = Weight(RelativeBiasWeightName(s));  // [buckets, H], tiny: always cached
-  return at::embedding(table, buckets).permute({2, 0, 1}).unsqueeze(0);  // [1, H, q, k]
+  return at::embedding(table, buckets.to(table.device())).permute({2, 0, 1}).unsqueeze(0);  // [1, H, q, k]
 }
 
 at::Tensor SwitchModel::AttentionMask(const at::Tensor& key_mask, int64_t q_len, int64_t k_len, bool causal,
                                       int64_t q_offset, int64_t batch) {
-  const auto b_opts = at::TensorOptions().dtype(at::kBool);
+  const c10::Device dev = opts_.device;
+  const auto b_opts = at::TensorOptions().dtype(at::kBool).device(dev);
   at::Tensor allowed = at::ones({batch, 1, q_len, k_len}, b_opts);
   if (key_mask.defined()) {
     QMOE_CHECK(key_mask.dim() == 2 && key_mask.size(1) == k_len, "attention mask: expected [B, ", k_len,
                "] (one flag per key), got ", key_mask.sizes());
-    allowed = allowed & key_mask.to(at::kBool).view({key_mask.size(0), 1, 1, k_len});
+    allowed = allowed & key_mask.to(dev, at::kBool).view({key_mask.size(0), 1, 1, k_len});
   }
   if (causal) {
-    const auto i64 = at::TensorOptions().dtype(at::kLong);
+    const auto i64 = at::TensorOptions().dtype(at::kLong).device(dev);
     at::Tensor q = at::arange(q_offset, q_offset + q_len, i64).unsqueeze(1);
     at::Tensor k = at::arange(k_len, i64).unsqueeze(0);
     allowed = allowed & (k <= q).view({1, 1, q_len, k_len});
   }
   // HF: (1 - mask) * finfo(dtype).min; the allowed entries are exactly zero.
-  at::Tensor zero = at::zeros({}, at::TensorOptions().dtype(dtype_));
+  at::Tensor zero = at::zeros({}, at::TensorOptions().dtype(dtype_).device(dev));
   const double lowest_value = dtype_ == at::kBFloat16
                                   ? static_cast<double>(static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest()))
                                   : static_cast<double>(std::numeric_limits<float>::lowest());
-  at::Tensor lowest = at::full({}, lowest_value, at::TensorOptions().dtype(dtype_));
+  at::Tensor lowest = at::full({}, lowest_value, at::TensorOptions().dtype(dtype_).device(dev));
   return at::where(allowed, zero, lowest);
 }
 
@@ -272,7 +287,7 @@ at::Tensor SwitchModel::MoeFf(Stack s, int64_t block, const at::Tensor& z) {
   // get key E and keep z (HF returns gate * z for them).
   at::Tensor key = at::where(r.kept.reshape(-1), r.expert.reshape(-1), at::full({}, E, r.expert.options()));
   at::Tensor order = std::get<1>(at::sort(key, /*stable=*/true, 0, false));
-  at::Tensor counts = at::bincount(key, {}, E + 1);
+  at::Tensor counts = at::bincount(key, {}, E + 1).to(at::kCPU);  // read on the host
   const int64_t* c = counts.data_ptr<int64_t>();
   std::vector<at::Tensor> outs;
   int64_t off = 0;
@@ -305,19 +320,28 @@ at::Tensor SwitchModel::FfSublayer(Stack s, int64_t block, const at::Tensor& h) 
 
 at::Tensor SwitchModel::Block(Stack s, int64_t block, const at::Tensor& h, const at::Tensor& self_bias,
                               const at::Tensor& enc_out, const at::Tensor& cross_mask, BlockCache* cache) {
+  if (opts_.block_device) {  // several devices: this block's inputs move to its device (no-op when there)
+    const c10::Device dev = opts_.block_device(s, block);
+    auto on = [&](const at::Tensor& t) { return t.defined() ? t.to(dev) : t; };
+    const bool need_enc = !cache || !cache->cross_k.defined();  // cached cross K/V already live there
+    return FfSublayer(s, block, AttentionSublayers(s, block, on(h), on(self_bias), need_enc ? on(enc_out) : enc_out,
+                                                   on(cross_mask), cache));
+  }
   return FfSublayer(s, block, AttentionSublayers(s, block, h, self_bias, enc_out, cross_mask, cache));
 }
 
 at::Tensor SwitchModel::FinalNorm(Stack s, const at::Tensor& h) {
-  return RmsNorm(h, Weight(StrCat(StackName(s), ".final_layer_norm.weight")));
+  at::Tensor w = Weight(StrCat(StackName(s), ".final_layer_norm.weight"));
+  return RmsNorm(h.to(w.device()), w);
 }
 
 at::Tensor SwitchModel::LmHead(const at::Tensor& h) {
   if (cfg_.tie_word_embeddings) {
     at::Tensor e = Load("shared.weight", !opts_.stream);
-    return at::linear(h * std::pow(static_cast<double>(cfg_.d_model), -0.5), e);
+    return at::linear(h.to(e.device()) * std::pow(static_cast<double>(cfg_.d_model), -0.5), e);
   }
-  return at::linear(h, Load("lm_head.weight", !opts_.stream));
+  at::Tensor w = Load("lm_head.weight", !opts_.stream);
+  return at::linear(h.to(w.device()), w);
 }
 
 // ---------------------------------------------------------------------------------------------

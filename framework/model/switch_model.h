@@ -16,6 +16,7 @@
 // ReleaseWeight/ReleaseAll.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,13 @@ namespace qmoe {
 
 struct ModelOptions {
   bool stream = false;  // see the file comment
+  // Where weights live and the forward computes (docs/gpu.md). Weights are moved there on load,
+  // inputs (ids, masks) on use; CPU = the unchanged CPU path (every .to() is then a no-op).
+  c10::Device device = c10::Device(c10::kCPU);
+  // Several GPUs: the device of each block (unset = `device` for all). Block() moves its inputs
+  // there, so activations cross devices once per boundary; embedding and head stay on `device`
+  // and on block_device of the last decoder block respectively (serving/placement.h plans it).
+  std::function<c10::Device(Stack, int64_t block)> block_device;
 };
 
 struct ExpertId {
@@ -152,6 +160,7 @@ class SwitchModel {
 
  private:
   at::Tensor Load(const std::string& name, bool cache);
+  c10::Device DeviceOf(const std::string& weight_name) const;  // ModelOptions::device / block_device
   at::Tensor RmsNorm(const at::Tensor& h, const at::Tensor& weight) const;
   at::Tensor Attention(Stack s, int64_t block, int sublayer, const at::Tensor& x, const at::Tensor& kv_in,
                        const at::Tensor& bias, at::Tensor* k_cache, at::Tensor* v_cache, bool append);

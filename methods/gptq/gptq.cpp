@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "framework/core/error.h"
+#include "methods/gptq/gptq_aten.h"
 
 namespace qmoe::gptq {
 
@@ -13,14 +14,16 @@ using grids::GridQuantized;
 
 namespace {
 
-at::Tensor BatchedEye(int64_t G, int64_t c) { return at::eye(c, at::kFloat).expand({G, c, c}).clone(); }
+at::Tensor BatchedEye(int64_t G, int64_t c, const at::TensorOptions& o) {
+  return at::eye(c, o.dtype(at::kFloat)).expand({G, c, c}).clone();
+}
 
 // Replaces H[e] by I for the experts flagged in `bad` (bool [G]) and records why.
 void FallBack(at::Tensor& H, const at::Tensor& bad, const std::string& why, PreparedHessian& ph) {
   const int64_t c = H.size(1);
   for (int64_t e = 0; e < H.size(0); ++e) {
     if (!bad[e].item<bool>()) continue;
-    H[e].copy_(at::eye(c, at::kFloat));
+    H[e].copy_(at::eye(c, H.options().dtype(at::kFloat)));
     ph.fallback[e] = 1;
     ph.reason[e] = why + ": identity Hessian (RTN)";
   }
@@ -86,7 +89,7 @@ PreparedHessian PrepareHessian(const at::Tensor& hessian, int64_t G, int64_t c, 
   ph.reason.assign(G, "");
   at::Tensor H;
   if (!hessian.defined()) {
-    H = BatchedEye(G, c);
+    H = BatchedEye(G, c, at::TensorOptions());
     ph.fallback.assign(G, 1);
     ph.reason.assign(G, "no Hessian given: identity Hessian (RTN)");
   } else {
@@ -233,7 +236,9 @@ GptqResult RunGptq(const at::Tensor& W, const at::Tensor& hessian, const GptqOpt
     Wp = W.gather(2, idx);
   }
   at::Tensor loss;
-  res.q = GptqLoop(Wp, res.hessian.U, o, perm, &loss);
+  // Off the CPU (device=cuda) the batched ATen loop; on the CPU the plain-loop fast path.
+  res.q = W.is_cpu() ? GptqLoop(Wp, res.hessian.U, o, perm, &loss) : GptqLoopAten(Wp, res.hessian.U, o, perm, &loss);
+  loss = loss.to(at::kCPU);
   for (int64_t e = 0; e < G; ++e) res.proxy_loss.push_back(loss[e].item<double>());
   if (perm.defined()) {
     // Back to the original column order. Dynamic groups follow the processing order, so
@@ -242,8 +247,8 @@ GptqResult RunGptq(const at::Tensor& W, const at::Tensor& hessian, const GptqOpt
     res.q.codes = at::empty_like(res.q.codes).scatter_(2, idx, res.q.codes);
     const int64_t ng = o.grid.NumGroups(c);
     if (ng > 1 && !o.static_groups) {
-      at::Tensor pos_group = at::arange(c, at::kLong).div(o.grid.group_size, "floor").expand({G, c});
-      res.q.g_idx = at::empty({G, c}, at::kLong).scatter_(1, perm, pos_group);
+      at::Tensor pos_group = at::arange(c, perm.options()).div(o.grid.group_size, "floor").expand({G, c});
+      res.q.g_idx = at::empty({G, c}, perm.options()).scatter_(1, perm, pos_group);
     }
   }
   return res;

@@ -24,6 +24,10 @@ GptqMethod::GptqMethod(const Params& p) {
 QuantOutput GptqMethod::Quantize(const QuantTarget& target) const {
   grids::CheckTarget(target, "gptq");
   GptqResult res = RunGptq(target.weight, target.hessian, opt_);
+  if (!res.q.deq.is_cpu()) {  // device=cuda: the packed formats are written on the host
+    for (at::Tensor* t : {&res.q.deq, &res.q.codes, &res.q.a, &res.q.b, &res.q.g_idx})
+      if (t->defined()) *t = t->to(at::kCPU);
+  }
   QuantOutput out;
   out.weight = res.q.deq;
   out.matrices = grids::PackGridResults(opt_.grid, res.q);
