@@ -2,8 +2,10 @@
 // it exists, so no disk I/O), whole-file writes, and the check macro the targets use for their
 // invariants (a violated invariant is a crash the fuzzer keeps).
 #pragma once
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +28,17 @@ namespace qmoe::fuzz {
 inline const std::filesystem::path& ScratchDir() {
   static const std::filesystem::path dir = [] {
     std::filesystem::path base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+    // libFuzzer ends with _Exit, so the atexit below rarely runs: remove the folders of earlier
+    // fuzz processes that are gone.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("qmoe-fuzz-", 0) != 0 || name.size() == 10 ||
+          name.find_first_not_of("0123456789", 10) != std::string::npos)
+        continue;
+      const long pid = std::strtol(name.c_str() + 10, nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove_all(e.path(), ec);
+    }
     std::filesystem::path d = base / ("qmoe-fuzz-" + std::to_string(::getpid()));
     std::filesystem::remove_all(d);
     std::filesystem::create_directories(d);
