@@ -1,6 +1,7 @@
 #include "experiments/runtime/runtime_experiment.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
@@ -72,6 +73,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
 
   DictExpertsOptions so;
   so.gemm_threshold = p_.gemm_threshold;
+  so.threads = int(p_.threads);
   auto experts = OpenPackedExperts(*cw, cfg, so);
   SwitchModel comp(cfg, cw);
   comp.SetExpertOverride(experts);
@@ -165,6 +167,8 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
   ctx.Metric("expert_packed_bytes", double(experts->packed_bytes()), "bytes");
   ctx.Metric("simulated_token_agreement", sim_agreement, "fraction");
+  ctx.Metric("expert_threads", double(experts->threads()), "threads");
+  ctx.Metric("torch_threads", double(at::get_num_threads()), "threads");
   if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
   std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp
             << " s per " << p_.tokens << " tokens: overhead " << 100.0 * (t_comp / t_base - 1.0) << " % (median "

@@ -4,13 +4,14 @@
 // Why: the window forms (dict_matvec_simd.cpp) spend a 32-lane window on every codeword although a
 // codeword covers 17 columns on average, and they extract symbol masks per codeword. Here:
 // 1. Decode (per codeword, ~6 scalar/vector uops, no shifts or masks): a kernel-side table `pt`
-//    (built once from `dec`, 16 bytes per codeword) holds byte p = first symbol | second symbol << 4
+//    (built once from `dec`, 16 bytes per codeword) holds byte p = first symbol | second symbol << 2
 //    for pair p < n, zeros for p in [n, 15), and n in byte 15. The row decoder stores the 16 bytes
 //    at the row's pair cursor and advances it by n (the next store overwrites the tail), so the
 //    row's pairs land contiguously in an L1 buffer of cols/2 bytes.
-// 2. Dense pass (per 16 or 32 columns): the pair bytes are zero-extended to 32-bit lanes; the low
-//    nibble (even column) and the high nibble (odd column) index a level vector
-//    L = [0, min, max, 0, ...] through vpermps, which yields the weights directly; an FMA with x
+// 2. Dense pass (per 16 or 32 columns): the pair bytes are zero-extended to 32-bit lanes; the byte
+//    (even column: its bits 1:0) and the byte >> 2 (odd column) index a level vector
+//    L[i] = level(i mod 4) = [0, min, max, 0, 0, min, max, 0, ...] through vpermps (which reads
+//    only the low 3 or 4 index bits), which yields the weights directly; an FMA with x
 //    in "even/odd" order (each block of 2V columns stored as its V even then V odd columns, V the
 //    lane count; done once per call in scratch) accumulates. Every column is visited once.
 // Batch k >= 2: two rows per pass share each x load, tokens in blocks of KB registers.
@@ -44,7 +45,7 @@ struct PairTable {
       std::memset(e, 0, 16);
       const uint32_t n = EntryPairs(dec[2 * c]);
       for (uint32_t p = 0; p < n && p < 15; ++p)
-        e[p] = uint8_t(CodeSymbol(dec, c, 2 * p) | CodeSymbol(dec, c, 2 * p + 1) << 4);
+        e[p] = uint8_t(CodeSymbol(dec, c, 2 * p) | CodeSymbol(dec, c, 2 * p + 1) << 2);
       e[15] = uint8_t(n);
     }
   }
@@ -132,7 +133,8 @@ uint8_t* RowBuffers(int64_t cols, int n, int64_t* stride) {
 // ---------------------------------------------------------------- AVX-512 (V = 16, blocks of 32)
 
 QMOE_AVX512 inline __m512 Levels512(const DictView& m, int64_t r) {
-  return _mm512_setr_ps(0.0f, MinOf(m, r), MaxOf(m, r), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const float a = MinOf(m, r), b = MaxOf(m, r);
+  return _mm512_setr_ps(0.0f, a, b, 0, 0, a, b, 0, 0, a, b, 0, 0, a, b, 0);
 }
 
 QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float* xe, float* y) {
@@ -148,14 +150,14 @@ QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float*
       const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
       const __m512i p1 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b + 16)));
       a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
-      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 4), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
+      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
       a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p1, lv), _mm512_load_ps(xe + 32 * b + 32), a2);
-      a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p1, 4), lv), _mm512_load_ps(xe + 32 * b + 48), a3);
+      a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p1, 2), lv), _mm512_load_ps(xe + 32 * b + 48), a3);
     }
     if (b < nb) {
       const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
       a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
-      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 4), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
+      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
     }
     y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
   }
@@ -175,7 +177,7 @@ QMOE_AVX512 void PairsBlockAvx512(const DictView& m, int64_t r0, uint8_t* const*
     for (int i = 0; i < R; ++i) {
       const __m512i p = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(bufs[i] + 16 * b)));
       we[i] = _mm512_permutexvar_ps(p, lv[i]);
-      wo[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(p, 4), lv[i]);
+      wo[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(p, 2), lv[i]);
     }
     for (int j = 0; j < KB; ++j) {
       const __m512 xa = _mm512_load_ps(xe + j * xs + 32 * b), xb = _mm512_load_ps(xe + j * xs + 32 * b + 16);
@@ -227,7 +229,8 @@ QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const fl
 // ---------------------------------------------------------------- AVX2 (V = 8, blocks of 16)
 
 QMOE_AVX2 inline __m256 Levels256(const DictView& m, int64_t r) {
-  return _mm256_setr_ps(0.0f, MinOf(m, r), MaxOf(m, r), 0, 0, 0, 0, 0);
+  const float a = MinOf(m, r), b = MaxOf(m, r);
+  return _mm256_setr_ps(0.0f, a, b, 0, 0, a, b, 0);
 }
 
 QMOE_AVX2 inline float HSum256(__m256 s) {
@@ -237,7 +240,7 @@ QMOE_AVX2 inline float HSum256(__m256 s) {
   return _mm_cvtss_f32(q);
 }
 
-// 8 pair bytes -> 8 lanes (vpermps reads index bits 2:0: the low nibble; >> 4 gives the high one).
+// 8 pair bytes -> 8 lanes (vpermps reads index bits 2:0: the first symbol, then >> 2 the second).
 QMOE_AVX2 inline __m256i PairLanes256(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
@@ -254,14 +257,14 @@ QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xe,
     for (; b + 2 <= nb; b += 2) {
       const __m256i p0 = PairLanes256(buf + 8 * b), p1 = PairLanes256(buf + 8 * b + 8);
       a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
-      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 4)), _mm256_load_ps(xe + 16 * b + 8), a1);
+      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
       a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p1), _mm256_load_ps(xe + 16 * b + 16), a2);
-      a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p1, 4)), _mm256_load_ps(xe + 16 * b + 24), a3);
+      a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p1, 2)), _mm256_load_ps(xe + 16 * b + 24), a3);
     }
     if (b < nb) {
       const __m256i p0 = PairLanes256(buf + 8 * b);
       a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
-      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 4)), _mm256_load_ps(xe + 16 * b + 8), a1);
+      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
     }
     y[r] = HSum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   }
@@ -280,7 +283,7 @@ QMOE_AVX2 void PairsBlockAvx2(const DictView& m, int64_t r0, uint8_t* const* buf
     for (int i = 0; i < R; ++i) {
       const __m256i p = PairLanes256(bufs[i] + 8 * b);
       we[i] = _mm256_permutevar8x32_ps(lv[i], p);
-      wo[i] = _mm256_permutevar8x32_ps(lv[i], _mm256_srli_epi32(p, 4));
+      wo[i] = _mm256_permutevar8x32_ps(lv[i], _mm256_srli_epi32(p, 2));
     }
     for (int j = 0; j < KB; ++j) {
       const __m256 xa = _mm256_load_ps(xe + j * xs + 16 * b), xb = _mm256_load_ps(xe + j * xs + 16 * b + 8);
@@ -325,7 +328,147 @@ QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float*
   }
 }
 
+
+// ---------------------------------------------------------------- AVX512_BF16 (blocks of 32)
+// The same pair bytes index a 16-entry table of bf16 weight PAIRS (T[s0 | s1 << 2] = level(s0) in the
+// low half, level(s1) in the high half): one vpermd yields the weights of 32 columns, and vdpbf16ps
+// multiplies them with 32 bf16 x values in natural order (products exact in fp32; the instruction
+// treats subnormal inputs and results as zero, whatever MXCSR says).
+
+#define QMOE_AVX512BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,bmi,bmi2")))
+
+QMOE_AVX512BF16 inline __m512i PairLevelsBf16(const DictView& m, int64_t r) {
+  const uint32_t lv[4] = {0u, m.minmax[2 * r].bits, m.minmax[2 * r + 1].bits, 0u};
+  alignas(64) uint32_t t[16];
+  for (uint32_t i = 0; i < 16; ++i) t[i] = lv[i & 3] | lv[i >> 2] << 16;
+  return _mm512_load_si512(t);
+}
+
+QMOE_AVX512BF16 inline __m512 Dot32(__m512 acc, __m512i w, const uint16_t* x) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_load_si512(x));
+}
+
+QMOE_AVX512BF16 inline __m512i PairLanes512(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+QMOE_AVX512BF16 void Bf16Dot1(const DictView& m, const uint8_t* pt, const uint16_t* xb, float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
+  const int64_t nb = (m.cols + 31) / 32;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    DecodeRowPairs(m, pt, r, buf);
+    const __m512i t = PairLevelsBf16(m, r);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      a0 = Dot32(a0, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b), t), xb + 32 * b);
+      a1 = Dot32(a1, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 16), t), xb + 32 * b + 32);
+      a2 = Dot32(a2, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 32), t), xb + 32 * b + 64);
+      a3 = Dot32(a3, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 48), t), xb + 32 * b + 96);
+    }
+    for (; b < nb; ++b) a0 = Dot32(a0, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b), t), xb + 32 * b);
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
+template <int R, int KB>
+QMOE_AVX512BF16 void Bf16DotBlock(const DictView& m, int64_t r0, uint8_t* const* bufs, const uint16_t* xb,
+                                  int64_t xs, int64_t nb, float* y) {
+  __m512i t[R];
+  __m512 acc[R][KB];
+  for (int i = 0; i < R; ++i) {
+    t[i] = PairLevelsBf16(m, r0 + i);
+    for (int j = 0; j < KB; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i w[R];
+    for (int i = 0; i < R; ++i) w[i] = _mm512_permutexvar_epi32(PairLanes512(bufs[i] + 16 * b), t[i]);
+    for (int j = 0; j < KB; ++j) {
+      const __m512bh xv = (__m512bh)_mm512_load_si512(xb + j * xs + 32 * b);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)w[i], xv);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <int R>
+QMOE_AVX512BF16 void Bf16DotTokens(const DictView& m, int64_t r0, uint8_t* const* bufs, const uint16_t* xb,
+                                   int64_t xs, int64_t k, int64_t nb, float* y) {
+  constexpr int kMax = 8;
+  int64_t j0 = 0;
+  for (; j0 + kMax <= k; j0 += kMax) Bf16DotBlock<R, kMax>(m, r0, bufs, xb + j0 * xs, xs, nb, y + j0 * m.rows);
+  const uint16_t* xr = xb + j0 * xs;
+  float* yr = y + j0 * m.rows;
+  switch (k - j0) {
+    case 0: break;
+    case 1: Bf16DotBlock<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 2: Bf16DotBlock<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 3: Bf16DotBlock<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 4: Bf16DotBlock<R, 4>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 5: Bf16DotBlock<R, 5>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 6: Bf16DotBlock<R, 6>(m, r0, bufs, xr, xs, nb, yr); break;
+    default: Bf16DotBlock<R, 7>(m, r0, bufs, xr, xs, nb, yr); break;
+  }
+}
+
+QMOE_AVX512BF16 void Bf16DotBatch(const DictView& m, const uint8_t* pt, const uint16_t* xb, int64_t xs, int64_t k,
+                                  float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  uint8_t* bufs[2] = {buf, buf + bs};
+  const int64_t nb = (m.cols + 31) / 32;
+  int64_t r = 0;
+  for (; r + 2 <= m.rows; r += 2) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    DecodeRowPairs(m, pt, r + 1, bufs[1]);
+    Bf16DotTokens<2>(m, r, bufs, xb, xs, k, nb, y);
+  }
+  if (r < m.rows) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    Bf16DotTokens<1>(m, r, bufs, xb, xs, k, nb, y);
+  }
+}
+
+// x as bf16 bits, rows of stride (cols rounded up to 32), zeros past cols; false when some value
+// is not exactly a bf16 (then the caller takes the fp32 form, which never rounds x).
+bool Bf16X(const float* x, int64_t xstride, int64_t k, int64_t cols, const uint16_t** out, int64_t* ostride) {
+  const int64_t s = (cols + 31) / 32 * 32;
+  thread_local std::vector<uint16_t> buf;
+  buf.resize(size_t(s * k + 32));
+  uint16_t* o = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint32_t bits = __builtin_bit_cast(uint32_t, x[j * xstride + c]);
+      if (bits & 0xffffu) return false;
+      o[j * s + c] = uint16_t(bits >> 16);
+    }
+    std::fill(o + j * s + cols, o + j * s + s, uint16_t{0});
+  }
+  *out = o;
+  *ostride = s;
+  return true;
+}
 }  // namespace
+
+bool CpuHasAvx512Bf16() {
+  __builtin_cpu_init();
+  return CpuSupports(CpuIsa::kAvx512) && __builtin_cpu_supports("avx512bf16");
+}
+
+void MatvecPairsBf16Avx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
+                           float* y) {
+  if (m.rows == 0) return;
+  const uint16_t* xb;
+  int64_t xs;
+  if (!CpuHasAvx512Bf16() || !Bf16X(xpad, xstride, k, m.cols, &xb, &xs))
+    return MatvecPairsAvx512(m, dec, xpad, xstride, k, y);
+  const uint8_t* pt = PairTableFor(dec);
+  if (k == 1) return Bf16Dot1(m, pt, xb, y);
+  Bf16DotBatch(m, pt, xb, xs, k, y);
+}
 
 void MatvecPairsAvx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
                        float* y) {
@@ -359,5 +502,9 @@ void MatvecPairsAvx512(const DictView&, const uint32_t*, const float*, int64_t, 
 void MatvecPairsAvx2(const DictView&, const uint32_t*, const float*, int64_t, int64_t, float*) {
   QMOE_ASSERT(false, "AVX2 kernel on a non-x86 build");
 }
+void MatvecPairsBf16Avx512(const DictView&, const uint32_t*, const float*, int64_t, int64_t, float*) {
+  QMOE_ASSERT(false, "AVX-512 kernel on a non-x86 build");
+}
+bool CpuHasAvx512Bf16() { return false; }
 }  // namespace qmoe::kernels::dict_matvec
 #endif

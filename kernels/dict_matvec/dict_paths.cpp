@@ -17,8 +17,15 @@ const std::vector<DictPath>& DictPaths() {
       {"avx512", CpuIsa::kAvx512, kDictMaxBatch, dict_matvec::MatvecAvx512},
       {"avx2_pairs", CpuIsa::kAvx2, kDictMaxBatch, dict_matvec::MatvecPairsAvx2},
       {"avx512_pairs", CpuIsa::kAvx512, kDictMaxBatch, dict_matvec::MatvecPairsAvx512},
+      // AVX512_BF16; without it (or for x that is not bf16-valued) it runs avx512_pairs.
+      {"avx512_bf16dot", CpuIsa::kAvx512, kDictMaxBatch, dict_matvec::MatvecPairsBf16Avx512,
+       dict_matvec::CpuHasAvx512Bf16, /*flushes_subnormals=*/true},
   };
   return paths;
+}
+
+bool DictPathNative(const DictPath& p) {
+  return CpuSupports(p.isa) && (p.has_feature == nullptr || p.has_feature());
 }
 
 const DictPath& FindDictPath(std::string_view name) {
