@@ -37,10 +37,15 @@ const DictPath& FindDictPath(std::string_view name) {
   throw Error("unknown dict kernel path '" + std::string(name) + "' (known: " + known + ")");
 }
 
-// Measured with dict_paths_bench (Xeon, Sapphire Rapids class; weights streamed from DRAM; thread
-// CPU time, machine shared): the "pairs" paths beat the window forms at every measured shape and
-// batch: 2080x6144 k=1 1.54 vs 2.31 ms (avx512), 2.28 vs 4.85 ms (avx2); k=8 4.5 vs 7.3 ms
-// (avx512), 6.5 vs 23.9 ms (avx2); 768x3072 k=1 0.43 vs 0.46 ms (avx512), 0.43 vs 1.33 ms (avx2).
+// Measured with dict_paths_bench (Xeon, Sapphire Rapids class, 2 cores shared with ~12 other
+// processes, so thread-CPU time, best of 3; weights streamed from DRAM), G weights/s, 1 thread:
+//                     avx2  avx2_pairs  avx512  avx512_pairs  avx512_bf16dot
+//   768x3072   k=1    2.6   6.0         5.7     6.7           8.1
+//   768x3072   k=8    0.56  2.2         2.1     3.0           2.6
+//   2080x6144  k=1    2.9   5.1         5.4     6.9           7.2
+//   2080x6144  k=8    0.52  1.9         1.8     2.1           2.4
+// The pairs forms win at every point. avx512_bf16dot is within the noise of avx512_pairs (hot-cache
+// runs put it 5 % behind at k = 1), flushes subnormals and needs bf16-valued x, so it stays opt-in.
 const DictPath& DefaultDictPath(CpuIsa isa, int64_t /*k*/) {
   switch (isa) {
     case CpuIsa::kAvx512: return FindDictPath("avx512_pairs");
