@@ -1,6 +1,7 @@
 #include "serving/dict_experts.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "framework/model/switch_names.h"
 #include "codecs/dict/dict_codec.h"
 #include "codecs/dict/dictionary.h"
+#include "kernels/dict_matvec/dict_paths.h"
 #include "methods/codec/packed_tensors.h"
 
 namespace qmoe {
@@ -47,6 +49,9 @@ at::Tensor Decompressed(const kk::DictView& m, const uint32_t* dec) {
 
 DictExperts::DictExperts(DictExpertsOptions opts) : opts_(opts), dec_(ValidatedTable()) {
   QMOE_CHECK(opts_.gemm_threshold >= 1, "DictExperts: gemm_threshold must be >= 1, got ", opts_.gemm_threshold);
+  QMOE_CHECK(opts_.threads >= 0, "DictExperts: threads must be >= 0 (0 = torch's intra-op threads), got ",
+             opts_.threads);
+  threads_ = opts_.threads > 0 ? opts_.threads : std::max(1, at::get_num_threads());
 }
 
 void DictExperts::Add(const ExpertId& id, const std::string& matrix, const std::map<std::string, at::Tensor>& packed,
@@ -120,16 +125,24 @@ at::Tensor DictExperts::Forward(const ExpertId& id, const at::Tensor& z) const {
     hid = hid.to(at::kBFloat16).to(at::kFloat);
     return at::matmul(hid, Decompressed(e.wo.view, dec_).t()).to(z.scalar_type());
   }
+  // hidden: fp32 from the kernel, then bf16 (round to nearest even, as the kernel's bf16 store) and relu.
+  at::Tensor hid32 = at::empty({n, f}, at::TensorOptions().dtype(at::kFloat));
   at::Tensor hid = at::empty({n, f}, x.options());
   at::Tensor out = at::empty({n, d}, at::TensorOptions().dtype(at::kFloat));
+  const kk::CpuIsa isa = kk::BestCpuIsa();
   for (int64_t t0 = 0; t0 < n; t0 += kk::kDictMaxBatch) {
     const int64_t k = std::min(kk::kDictMaxBatch, n - t0);
-    kk::DictMatvecBatch(e.wi.view, dec_, Bf16Ptr(x) + t0 * d, k, Bf16Ptr(hid) + t0 * f);
+    kk::DictMatvecBatchWith(kk::DefaultDictPath(isa, k), e.wi.view, dec_, Bf16Ptr(x) + t0 * d, k,
+                            hid32.data_ptr<float>() + t0 * f, threads_);
   }
+  const float* h32 = hid32.data_ptr<float>();
+  kk::Bf16* hb = Bf16Ptr(hid);
+  for (int64_t i = 0; i < n * f; ++i) hb[i] = kk::FloatToBf16(h32[i]);
   ReluBf16(hid);
   for (int64_t t0 = 0; t0 < n; t0 += kk::kDictMaxBatch) {
     const int64_t k = std::min(kk::kDictMaxBatch, n - t0);
-    kk::DictMatvecBatch(e.wo.view, dec_, Bf16Ptr(hid) + t0 * f, k, out.data_ptr<float>() + t0 * d);
+    kk::DictMatvecBatchWith(kk::DefaultDictPath(isa, k), e.wo.view, dec_, Bf16Ptr(hid) + t0 * f, k,
+                            out.data_ptr<float>() + t0 * d, threads_);
   }
   return out.to(z.scalar_type());
 }

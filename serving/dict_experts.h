@@ -6,7 +6,7 @@
 //   z (compute dtype) -> bf16 x -> hidden = bf16(relu(acc_fp32(Wi x))) -> out = acc_fp32(Wo hidden)
 //   -> compute dtype.  Weights are exact (every decoded value is a bf16 level).
 // Token batches: n <= gemm_threshold tokens use the small-batch kernel (each codeword decoded once
-// per group of <= 16 tokens); above it each matrix is decompressed to fp32 and multiplied with a
+// per group of <= 16 tokens; the measured-best CPU path, DefaultDictPath, on `threads` threads); above it each matrix is decompressed to fp32 and multiplied with a
 // dense GEMM (same bf16 roundings of x and hidden, so both paths compute the same function).
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -31,6 +31,11 @@ struct DictExpertsOptions {
   // times both forms (gemm_batches): on the dev Xeon (AVX-512, 768x3072) they cross between 64
   // and 128 tokens (5.4 vs 5.7 ms at 64, 10.7 vs 10.5 ms at 128); see experiments/runtime/README.md.
   int64_t gemm_threshold = 128;
+  // Threads of the small-batch kernel: each matrix's rows are split into this many ranges run
+  // concurrently (kernels/dict_matvec/dict_paths.h, a persistent pool). 0 = torch's intra-op thread
+  // count (at::get_num_threads(), read when DictExperts is constructed), so the experts use the
+  // same cores as the dense layers around them. The result does not depend on it (rows are independent).
+  int threads = 0;
 };
 
 class DictExperts : public ExpertOverride {
@@ -61,6 +66,8 @@ class DictExperts : public ExpertOverride {
   int64_t num_experts() const { return int64_t(experts_.size()); }
   int64_t packed_bytes() const { return packed_bytes_; }
   const DictExpertsOptions& options() const { return opts_; }
+  // The thread count the kernels use (options().threads, or torch's when that is 0).
+  int threads() const { return threads_; }
 
  private:
   struct Matrix {
@@ -78,6 +85,7 @@ class DictExperts : public ExpertOverride {
   const Expert& Find(const ExpertId& id) const;
 
   DictExpertsOptions opts_;
+  int threads_ = 1;
   const uint32_t* dec_;
   std::map<Key, Expert> experts_;
   int64_t packed_bytes_ = 0;

@@ -41,11 +41,11 @@ struct Built {
   std::shared_ptr<MapWeights> simulated;  // experts replaced by their dequantized (decoded) values
 };
 
-Built Build(int64_t gemm_threshold, int64_t d_model = 16, int64_t d_ff = 27) {
+Built Build(int64_t gemm_threshold, int64_t d_model = 16, int64_t d_ff = 27, int threads = 0) {
   Built b;
   b.cfg.d_model = d_model, b.cfg.d_ff = d_ff;
   auto w = RandomSwitchWeights(b.cfg, 7, at::kFloat, 4.0);
-  b.experts = std::make_shared<DictExperts>(DictExpertsOptions{gemm_threshold});
+  b.experts = std::make_shared<DictExperts>(DictExpertsOptions{gemm_threshold, threads});
   for (Stack s : {Stack::kEncoder, Stack::kDecoder})
     for (int64_t blk = 0; blk < b.cfg.NumBlocks(s); ++blk) {
       if (!b.cfg.IsSparse(s, blk)) continue;
@@ -102,6 +102,24 @@ TEST_P(DictExpertsShapes, ForwardMatchesRefWithinComputedBoundOnBothPaths) {
 // The test model's shapes (odd d_ff) and switch-tiny-8's (128 x 192).
 INSTANTIATE_TEST_SUITE_P(Shapes, DictExpertsShapes,
                          ::testing::Values(std::pair<int64_t, int64_t>{16, 27}, std::pair<int64_t, int64_t>{128, 192}));
+
+// Rows are split across threads, never the sums inside a row: any thread count gives the same bits.
+TEST(DictExperts, ThreadCountDoesNotChangeTheResult) {
+  Built one = Build(/*gemm_threshold=*/1000, 128, 192, /*threads=*/1);
+  Built three = Build(/*gemm_threshold=*/1000, 128, 192, /*threads=*/3);
+  EXPECT_EQ(one.experts->threads(), 1);
+  EXPECT_EQ(three.experts->threads(), 3);
+  EXPECT_GE(Build(1000).experts->threads(), 1);  // 0 = torch's intra-op threads
+  at::manual_seed(5);
+  for (int64_t n : {1, 5, 16, 40}) {
+    at::Tensor z = at::randn({n, 128}) * 2;
+    const ExpertId id{Stack::kDecoder, 1, 1};
+    at::Tensor a = one.experts->Forward(id, z), c = three.experts->Forward(id, z);
+    EXPECT_TRUE(at::equal(a, c)) << "n=" << n;
+    EXPECT_GT(a.abs().max().item<double>(), 0.0);
+  }
+  EXPECT_THROW(DictExperts(DictExpertsOptions{128, -1}), Error);
+}
 
 TEST(DictExperts, BadPackedInputIsOneClearError) {
   Built b = Build(16);

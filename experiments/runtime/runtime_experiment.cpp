@@ -1,6 +1,7 @@
 #include "experiments/runtime/runtime_experiment.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <chrono>
@@ -80,6 +81,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   const DeviceSpec device = RunDevice(ctx);
   std::shared_ptr<ExpertOverride> experts;
   int64_t packed_bytes = 0;
+  int expert_threads = 0;  // CPU kernels' threads (0 on a GPU)
   ModelOptions mo;
   if (device.cuda) {
     const auto* c = dynamic_cast<const CompressedWeights*>(cw.get());
@@ -89,10 +91,14 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     std::cout << "runtime: placement " << gs.description << "\n";
     experts = gs.experts, packed_bytes = gs.experts->packed_bytes(), mo = gs.model_options;
   } else {
+    so.threads = int(p_.threads);
     RansExpertsOptions ro;
     ro.gemm_threshold = p_.gemm_threshold;
+    ro.threads = p_.threads > 0 ? int(p_.threads) : at::get_num_threads();
     const ServedExperts served = ServePackedExperts(*cw, cfg, so, ro);  // dict or rans kernels, by the method
     experts = served.experts, packed_bytes = served.packed_bytes;
+    if (auto d = std::dynamic_pointer_cast<DictExperts>(experts)) expert_threads = d->threads();
+    else expert_threads = ro.threads;
   }
   SwitchModel comp(cfg, cw, mo);
   comp.SetExpertOverride(experts);
@@ -186,6 +192,8 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   ctx.Metric("mean_prompt_tokens", prompt_tokens / n, "tokens");
   ctx.Metric("expert_packed_bytes", double(packed_bytes), "bytes");
   ctx.Metric("simulated_token_agreement", sim_agreement, "fraction");
+  ctx.Metric("expert_threads", double(expert_threads), "threads");
+  ctx.Metric("torch_threads", double(at::get_num_threads()), "threads");
   if (p_.baseline == "dense") ctx.Metric("generated_token_agreement", double(agree) / double(compared), "fraction");
   std::cout << "runtime: baseline (" << p_.baseline << ") " << t_base << " s, compressed " << t_comp
             << " s per " << p_.tokens << " tokens: overhead " << 100.0 * (t_comp / t_base - 1.0) << " % (median "

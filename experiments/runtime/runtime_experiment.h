@@ -6,7 +6,8 @@
 // paper's idealised baseline where all experts of a layer share one zero-initialised dense expert.
 // Metrics: generate_seconds_compressed / _baseline, runtime_overhead (ratio - 1),
 // tokens_per_second_compressed / _baseline, generate_seconds_*_median and runtime_overhead_median
-// (robust to stalls on a shared machine), and (dense)
+// (robust to stalls on a shared machine), expert_threads and torch_threads (the kernels' and the
+// dense layers' thread counts), and (dense)
 // generated_token_agreement (fraction of identical greedy tokens), and simulated_token_agreement
 // (the same against the compressed model with dequantized experts, first timed prompt: must be ~1).
 #pragma once
@@ -24,6 +25,7 @@ class RuntimeExperiment : public Experiment {
     int64_t samples = 11;
     std::string baseline = "dense";
     int64_t gemm_threshold = 128;
+    int64_t threads = 0;
     template <class V>
     void Visit(V&& v) {
       v(compressed, "compressed",
@@ -36,6 +38,9 @@ class RuntimeExperiment : public Experiment {
         Choices{{"dense", "shared"}});
       v(gemm_threshold, "gemm_threshold", "tokens per expert call above which experts decompress + GEMM",
         Range{1, 1e9});
+      v(threads, "threads",
+        "threads of the compressed experts' kernels; 0 = torch's intra-op threads (what the dense layers use)",
+        Range{0, 1024});
     }
   };
   explicit RuntimeExperiment(Params p) : p_(std::move(p)) {}

@@ -1,8 +1,5 @@
-// A small persistent pool for row-parallel CPU kernels: RunOnThreads(n, fn) calls fn(0) on the
-// calling thread and fn(1..n-1) on parked workers, and returns when all are done. Workers are kept
-// between calls (starting a thread per call costs tens of microseconds, a noticeable part of a
-// 0.3 ms GEMV), spin briefly for the next call and then sleep on a condition variable, so an idle
-// pool costs no CPU. One call at a time (concurrent callers wait for each other).
+// RunOnThreads(n, fn): fn(0) on the calling thread and fn(1..n-1) on the shared persistent pool
+// (thread_pool.h), returning when all are done; PartRange splits a range into aligned parts.
 #pragma once
 #include <algorithm>
 #include <functional>

@@ -28,6 +28,17 @@ void MatvecAvx2(const DictView& m, const uint32_t* dec, const float* xpad, int64
                 int64_t k, float* y);
 void MatvecAvx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride,
                   int64_t k, float* y);
+// The "pairs" paths (dict_matvec_pairs.cpp): each row decoded into a byte per pair, then a dense
+// pass that selects levels with a permute.
+void MatvecPairsAvx2(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride,
+                     int64_t k, float* y);
+void MatvecPairsAvx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride,
+                       int64_t k, float* y);
+// avx512_bf16dot: the pairs decode with bf16 weight pairs and vdpbf16ps (AVX512_BF16). Runs the
+// fp32 form (MatvecPairsAvx512) instead when the CPU lacks AVX512_BF16 or some x is not a bf16 value.
+void MatvecPairsBf16Avx512(const DictView& m, const uint32_t* dec, const float* xpad,
+                           int64_t xstride, int64_t k, float* y);
+bool CpuHasAvx512Bf16();
 // Dense decode of row r into row[cols] (fp32); the scalar form is dict::DecodeRows. bf16 output
 // is produced from it by truncation, which is exact because every decoded value is 0 or a bf16 level.
 void DecompressRowAvx512(const DictView& m, const uint32_t* dec, int64_t r, float* row);

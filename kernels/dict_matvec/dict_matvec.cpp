@@ -7,6 +7,7 @@
 #include "framework/core/error.h"
 #include "kernels/dict_matvec/dict_internal.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/dict_matvec/dict_paths.h"
 
 namespace qmoe::kernels {
 namespace {
@@ -44,11 +45,7 @@ void MatvecImpl(const DictView& m, const uint32_t* dec, const X* x, int64_t k, Y
     yf.resize(size_t(k * m.rows));
     yout = yf.data();
   }
-  switch (isa) {
-    case CpuIsa::kAvx512: dict_matvec::MatvecAvx512(m, dec, xpad, stride, k, yout); break;
-    case CpuIsa::kAvx2: dict_matvec::MatvecAvx2(m, dec, xpad, stride, k, yout); break;
-    case CpuIsa::kScalar: dict_matvec::MatvecScalar(m, dec, xpad, stride, k, yout); break;
-  }
+  DefaultDictPath(isa, k).fn(m, dec, xpad, stride, k, yout);  // the measured best (dict_paths.cpp)
   if constexpr (!std::is_same_v<Y, float>)
     for (int64_t i = 0; i < k * m.rows; ++i) y[i] = FloatToBf16(yout[i]);
 }

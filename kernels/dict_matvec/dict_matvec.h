@@ -10,9 +10,10 @@
 // Forms:
 //   *Ref       plain loops, obviously correct, validate everything first (slow; for tests).
 //   DictMatvec / DictMatvecBatch / DictDecompress: the fast paths (the scalar decompress is the
-//              codec's own fast decoder, dict::DecodeRows). AVX-512 or AVX2 chosen at run
-//              time (kernels/common/cpu_features.h), scalar fallback elsewhere. Single-threaded:
-//              callers parallelise over matrices or row ranges.
+//              codec's own fast decoder, dict::DecodeRows). The products take the measured-best
+//              path of the kernel ladder for the ISA chosen at run time (DefaultDictPath,
+//              dict_paths.h; kernels/common/cpu_features.h), scalar fallback elsewhere.
+//              Single-threaded; DictMatvecBatchWith (dict_paths.h) splits rows across threads.
 //
 // Validation contract: the fast paths check shapes, pointers and row_off[0]/row_off[h] (O(1)),
 // but ASSUME the codes were checked once with dict::Validate() and the table with

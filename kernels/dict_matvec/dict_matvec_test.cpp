@@ -16,6 +16,7 @@
 #include "codecs/dict/dict_codec.h"
 #include "codecs/dict/dict_format.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/dict_matvec/dict_paths.h"
 #include "kernels/dict_matvec/dict_test_data.h"
 
 #if QMOE_HAVE_CUDA
@@ -129,6 +130,19 @@ std::vector<double> Tolerance(const TestMatrix& m, const std::vector<float>& xf,
   return tol;
 }
 
+// Tolerance of ladder path p: Tolerance(), plus for paths that treat subnormals as zero (bf16 dot
+// instructions): an x below 2^-126 dropped costs <= |W| 2^-126, a flushed product, pair sum or
+// accumulator value < 2^-126 each, at most one of each per column: + 2^-126 (sum_c |W[r][c]| + 3 cols).
+std::vector<double> LadderTolerance(const DictPath& p, const TestMatrix& m, int64_t k, std::vector<double> tol) {
+  if (!p.flushes_subnormals) return tol;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    double a = 0;
+    for (int64_t c = 0; c < m.cols; ++c) a += std::fabs(m.Weight(r, c)) + 3.0;
+    for (int64_t j = 0; j < k; ++j) tol[size_t(j * m.rows + r)] += std::ldexp(a, -126);
+  }
+  return tol;
+}
+
 // Reports the worst element and how many are out of tolerance.
 void ExpectClose(const std::vector<float>& got, const std::vector<float>& ref,
                  const std::vector<double>& tol, const std::string& what) {
@@ -226,6 +240,28 @@ TEST_P(DictMatvecShapes, CpuPathsMatchRef) {
       ExpectClose(y, yref_, tol32, "matvec fp32->fp32 " + tag);
     }
   }
+}
+
+// Every path of the kernel ladder this CPU runs (capped by QMOE_CPU_ISA, so an AVX2 run skips
+// the AVX-512 paths), through the row-parallel driver: against the reference within the fp32
+// tolerance, and with 3 threads bit-identical to 1 thread (rows are independent; the split only
+// changes which thread computes a row, never the order of its sums).
+TEST_P(DictMatvecShapes, LadderPathsMatchRef) {
+  const auto& dec = DecodeTable();
+  const auto tol32 = Tolerance(m(), xf_, k_, yref_, false);
+  int tested = 0;
+  for (const DictPath& p : DictPaths()) {
+    if (p.isa > BestCpuIsa() || k_ > p.max_k) continue;
+    ++tested;
+    const std::string tag = std::string(p.name) + " k=" + std::to_string(k_);
+    std::vector<float> y1(size_t(k_ * h_), -7.0f), y3(size_t(k_ * h_), -9.0f);
+    DictMatvecBatchWith(p, m().View(), dec.data(), xb_.data(), k_, y1.data(), 1);
+    const std::vector<double> tol = LadderTolerance(p, m(), k_, tol32);
+    ExpectClose(y1, yref_, tol, "ladder " + tag);
+    DictMatvecBatchWith(p, m().View(), dec.data(), xb_.data(), k_, y3.data(), 3);
+    EXPECT_TRUE(y3 == y1) << tag << ": 3 threads differ from 1 thread";
+  }
+  EXPECT_GE(tested, 1);
 }
 
 TEST_P(DictMatvecShapes, CudaMatchesRef) {
@@ -354,6 +390,39 @@ TEST_F(DictCorrupt, BadDecodeTable) {
   dec[0] |= 1u << 8;  // entry 0 (n = 1) with slot 2 set
   ExpectError([&] { dict::ValidateDecodeTable(dec.data()); }, "entry 0 (n = 1) slot 2 is unused");
   ExpectError([&] { DictMatvecRef(m_.View(), dec.data(), x_.data(), 1, y_.data()); }, "entry 0");
+}
+
+// The paths that convert `dec` into a table of their own must follow the table they are given: a
+// copy at another address gives the same result, and a table changed in place (every min swapped
+// with max: still valid, a different matrix) is converted again.
+TEST(DictLadder, PathsFollowTheGivenDecodeTable) {
+  const TestMatrix& m = MatrixFor(19, 111);
+  const auto x = dict_test::RandomBf16(111 * 2, 11);
+  std::vector<uint32_t> dec = DecodeTable();
+  std::vector<float> canon(19 * 2), copy(19 * 2), swapped(19 * 2), ref(19 * 2);
+  for (const DictPath& p : DictPaths()) {
+    if (p.isa > BestCpuIsa()) continue;
+    dec = DecodeTable();
+    DictMatvecBatchWith(p, m.View(), DecodeTable().data(), x.data(), 2, canon.data());
+    DictMatvecBatchWith(p, m.View(), dec.data(), x.data(), 2, copy.data());
+    EXPECT_TRUE(copy == canon) << p.name;
+    for (size_t i = 0; i < dec.size(); ++i) {  // symbols 1 <-> 2 in every slot
+      const uint32_t lo = dec[i] & 0x55555550u, hi = dec[i] & 0xAAAAAAA0u;
+      dec[i] = (dec[i] & 15u) | (lo << 1) | (hi >> 1);
+    }
+    ASSERT_NO_THROW(dict::ValidateDecodeTable(dec.data()));
+    DictMatvecRef(m.View(), dec.data(), x.data(), 2, ref.data());
+    DictMatvecBatchWith(p, m.View(), dec.data(), x.data(), 2, swapped.data());
+    std::vector<float> xf(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xf[i] = Bf16ToFloat(x[i]);
+    // The swapped table is the matrix with min and max exchanged: compare against its reference
+    // with the tolerance derived for the original weights (same magnitudes, same sums).
+    TestMatrix sw = m;
+    for (auto& s : sw.symbols) s = s == 1 ? 2 : (s == 2 ? 1 : s);
+    ExpectClose(swapped, ref, LadderTolerance(p, sw, 2, Tolerance(sw, xf, 2, ref, false)),
+                std::string("swapped table ") + p.name);
+    EXPECT_FALSE(swapped == canon) << p.name << ": the changed table was not converted again";
+  }
 }
 
 TEST(DictEdge, EmptyShapes) {

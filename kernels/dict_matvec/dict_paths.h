@@ -18,10 +18,17 @@ struct DictPath {
   CpuIsa isa;        // the ISA it needs (CpuSupports)
   int64_t max_k;     // largest batch it takes (1 <= k <= max_k <= kDictMaxBatch)
   Fn fn;
+  // A CPU feature the path needs beyond `isa` (nullptr: none). Where it is missing the path still
+  // runs (CpuSupports(isa) suffices) but computes through its fallback, named in the path's comment.
+  bool (*has_feature)() = nullptr;
+  // True when products or inputs below 2^-126 may be flushed to zero (bf16 dot instructions).
+  bool flushes_subnormals = false;
 };
 
 // Every compiled path, the ones this CPU lacks included (check CpuSupports(p.isa)).
 const std::vector<DictPath>& DictPaths();
+// True when the path runs its own kernel here (CpuSupports(p.isa) and p.has_feature()).
+bool DictPathNative(const DictPath& p);
 // The path called `name`; an unknown name is a qmoe::Error listing the known ones.
 const DictPath& FindDictPath(std::string_view name);
 // The path DictMatvecBatch takes for this ISA and batch size.

@@ -1,0 +1,510 @@
+// The "pairs" CPU paths (avx2_pairs, avx512_pairs in dict_paths.h): each row is first decoded into
+// a byte per ternary pair, then multiplied densely with level selection by a permute.
+//
+// Why: the window forms (dict_matvec_simd.cpp) spend a 32-lane window on every codeword although a
+// codeword covers 17 columns on average, and they extract symbol masks per codeword. Here:
+// 1. Decode (per codeword, ~6 scalar/vector uops, no shifts or masks): a kernel-side table `pt`
+//    (built once from `dec`, 16 bytes per codeword) holds byte p = first symbol | second symbol << 2
+//    for pair p < n, zeros for p in [n, 15), and n in byte 15. The row decoder stores the 16 bytes
+//    at the row's pair cursor and advances it by n (the next store overwrites the tail), so the
+//    row's pairs land contiguously in an L1 buffer of cols/2 bytes.
+// 2. Dense pass (per 16 or 32 columns): the pair bytes are zero-extended to 32-bit lanes; the byte
+//    (even column: its bits 1:0) and the byte >> 2 (odd column) index a level vector
+//    L[i] = level(i mod 4) = [0, min, max, 0, 0, min, max, 0, ...] through vpermps (which reads
+//    only the low 3 or 4 index bits), which yields the weights directly; an FMA with x
+//    in "even/odd" order (each block of 2V columns stored as its V even then V odd columns, V the
+//    lane count; done once per call in scratch) accumulates. Every column is visited once.
+// Batch k >= 2: two rows per pass share each x load, tokens in blocks of KB registers.
+// Numerics: products w*x are exact in fp32 (bf16 level times bf16-valued x), sums are fp32 in a
+// blocked order (the tolerance of the fp32-accumulating paths covers any order).
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "codecs/dict/dict_format.h"
+#include "codecs/dict/dictionary.h"
+#include "kernels/dict_matvec/dict_internal.h"
+
+#define QMOE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2")))
+#define QMOE_AVX2 __attribute__((target("avx2,fma,bmi2,f16c")))
+
+namespace qmoe::kernels::dict_matvec {
+namespace {
+
+// 16 bytes per codeword: pair bytes, zeros, n in byte 15 (n <= 14 keeps it clear of the pairs).
+struct PairTable {
+  std::unique_ptr<uint8_t[], void (*)(void*)> bytes{nullptr, std::free};
+  void Build(const uint32_t* dec) {
+    bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size_t(dict::kEntries) * 16)));
+    for (uint32_t c = 0; c < uint32_t(dict::kEntries); ++c) {
+      uint8_t* e = bytes.get() + size_t(c) * 16;
+      std::memset(e, 0, 16);
+      const uint32_t n = EntryPairs(dec[2 * c]);
+      for (uint32_t p = 0; p < n && p < 15; ++p)
+        e[p] = uint8_t(CodeSymbol(dec, c, 2 * p) | CodeSymbol(dec, c, 2 * p + 1) << 2);
+      e[15] = uint8_t(n);
+    }
+  }
+};
+
+// The table for `dec`: the dictionary's own table is converted once per process; any other table
+// (tests) is converted per thread and re-converted when its contents change.
+const uint8_t* PairTableFor(const uint32_t* dec) {
+  static const PairTable canonical = [] {
+    PairTable t;
+    t.Build(dict::DecodeTable().data());
+    return t;
+  }();
+  if (dec == dict::DecodeTable().data()) return canonical.bytes.get();
+  thread_local std::vector<uint32_t> seen;
+  thread_local PairTable other;
+  const size_t words = size_t(2 * dict::kEntries);
+  if (seen.size() != words || std::memcmp(seen.data(), dec, words * 4) != 0) {
+    seen.assign(dec, dec + words);
+    other.Build(dec);
+  }
+  return other.bytes.get();
+}
+
+inline float MinOf(const DictView& m, int64_t r) { return Bf16BitsToFloat(m.minmax[2 * r].bits); }
+inline float MaxOf(const DictView& m, int64_t r) {
+  return Bf16BitsToFloat(m.minmax[2 * r + 1].bits);
+}
+
+// Row r's pairs into buf (byte p = pair p), then 16 zero bytes: the dense pass reads whole blocks
+// (up to 15 bytes past the last pair) and must see symbol 0 there. buf: cols/2 + 48 bytes.
+QMOE_AVX2 inline void DecodeRowPairs(const DictView& m, const uint8_t* pt, int64_t r, uint8_t* buf) {
+  const uint16_t* code = m.codes + m.row_off[r];
+  const int64_t nc = m.row_off[r + 1] - m.row_off[r];
+  uint8_t* p = buf;
+  int64_t i = 0;
+  for (; i + 4 <= nc; i += 4) {
+    const uint8_t* e0 = pt + 16 * size_t(code[i]);
+    const uint8_t* e1 = pt + 16 * size_t(code[i + 1]);
+    const uint8_t* e2 = pt + 16 * size_t(code[i + 2]);
+    const uint8_t* e3 = pt + 16 * size_t(code[i + 3]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e0)));
+    p += e0[15];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e1)));
+    p += e1[15];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e2)));
+    p += e2[15];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e3)));
+    p += e3[15];
+  }
+  for (; i < nc; ++i) {
+    const uint8_t* e = pt + 16 * size_t(code[i]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e)));
+    p += e[15];
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_setzero_si128());
+}
+
+// x rows (stride xstride, zero past cols) into even/odd order in blocks of 2V columns:
+// out[j*ostride + 2V*b + i] = x[2V*b + 2i], out[... + V + i] = x[2V*b + 2i + 1]. ostride = cols
+// rounded up to 2V; columns past cols read x's zero padding (xstride >= cols + 32 >= ostride).
+float* EvenOddX(const float* x, int64_t xstride, int64_t k, int64_t cols, int v, int64_t* ostride) {
+  const int64_t s = (cols + 2 * v - 1) / (2 * v) * (2 * v);
+  thread_local std::vector<float> buf;
+  buf.resize(size_t(s * k + 16));
+  float* out = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t b = 0; b < s; b += 2 * v)
+      for (int i = 0; i < v; ++i) {
+        out[j * s + b + i] = x[j * xstride + b + 2 * i];
+        out[j * s + b + v + i] = x[j * xstride + b + 2 * i + 1];
+      }
+  *ostride = s;
+  return out;
+}
+
+// Pair buffers of `n` rows, 64-byte aligned, per thread.
+uint8_t* RowBuffers(int64_t cols, int n, int64_t* stride) {
+  *stride = (cols / 2 + 48 + 63) & ~int64_t{63};
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(size_t(*stride * n + 64));
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+}
+
+// ---------------------------------------------------------------- AVX-512 (V = 16, blocks of 32)
+
+QMOE_AVX512 inline __m512 Levels512(const DictView& m, int64_t r) {
+  const float a = MinOf(m, r), b = MaxOf(m, r);
+  return _mm512_setr_ps(0.0f, a, b, 0, 0, a, b, 0, 0, a, b, 0, 0, a, b, 0);
+}
+
+QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float* xe, float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
+  const int64_t nb = (m.cols + 31) / 32;  // 32-column blocks (16 pair bytes each)
+  for (int64_t r = 0; r < m.rows; ++r) {
+    DecodeRowPairs(m, pt, r, buf);
+    const __m512 lv = Levels512(m, r);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
+      const __m512i p1 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b + 16)));
+      a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
+      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
+      a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p1, lv), _mm512_load_ps(xe + 32 * b + 32), a2);
+      a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p1, 2), lv), _mm512_load_ps(xe + 32 * b + 48), a3);
+    }
+    if (b < nb) {
+      const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
+      a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
+      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
+    }
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
+// R rows (pair buffers bufs[i]) times KB tokens (xe rows of stride xs): y[j*rows + r0 + i].
+template <int R, int KB>
+QMOE_AVX512 void PairsBlockAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe,
+                                  int64_t xs, int64_t nb, float* y) {
+  __m512 lv[R], acc[R][KB];
+  for (int i = 0; i < R; ++i) {
+    lv[i] = Levels512(m, r0 + i);
+    for (int j = 0; j < KB; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512 we[R], wo[R];
+    for (int i = 0; i < R; ++i) {
+      const __m512i p = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(bufs[i] + 16 * b)));
+      we[i] = _mm512_permutexvar_ps(p, lv[i]);
+      wo[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(p, 2), lv[i]);
+    }
+    for (int j = 0; j < KB; ++j) {
+      const __m512 xa = _mm512_load_ps(xe + j * xs + 32 * b), xb = _mm512_load_ps(xe + j * xs + 32 * b + 16);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(wo[i], xb, _mm512_fmadd_ps(we[i], xa, acc[i][j]));
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <int R>
+QMOE_AVX512 void PairsTokensAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe,
+                                   int64_t xs, int64_t k, int64_t nb, float* y) {
+  constexpr int kMax = 8;  // R*kMax accumulators + 2R weights + R levels <= 32 registers
+  int64_t j0 = 0;
+  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx512<R, kMax>(m, r0, bufs, xe + j0 * xs, xs, nb, y + j0 * m.rows);
+  const float* xr = xe + j0 * xs;
+  float* yr = y + j0 * m.rows;
+  switch (k - j0) {
+    case 0: break;
+    case 1: PairsBlockAvx512<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 2: PairsBlockAvx512<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 3: PairsBlockAvx512<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 4: PairsBlockAvx512<R, 4>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 5: PairsBlockAvx512<R, 5>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 6: PairsBlockAvx512<R, 6>(m, r0, bufs, xr, xs, nb, yr); break;
+    default: PairsBlockAvx512<R, 7>(m, r0, bufs, xr, xs, nb, yr); break;
+  }
+}
+
+QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const float* xe, int64_t xs, int64_t k,
+                                  float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  uint8_t* bufs[2] = {buf, buf + bs};
+  const int64_t nb = (m.cols + 31) / 32;
+  int64_t r = 0;
+  for (; r + 2 <= m.rows; r += 2) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    DecodeRowPairs(m, pt, r + 1, bufs[1]);
+    PairsTokensAvx512<2>(m, r, bufs, xe, xs, k, nb, y);
+  }
+  if (r < m.rows) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    PairsTokensAvx512<1>(m, r, bufs, xe, xs, k, nb, y);
+  }
+}
+
+// ---------------------------------------------------------------- AVX2 (V = 8, blocks of 16)
+
+QMOE_AVX2 inline __m256 Levels256(const DictView& m, int64_t r) {
+  const float a = MinOf(m, r), b = MaxOf(m, r);
+  return _mm256_setr_ps(0.0f, a, b, 0, 0, a, b, 0);
+}
+
+QMOE_AVX2 inline float HSum256(__m256 s) {
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+// 8 pair bytes -> 8 lanes (vpermps reads index bits 2:0: the first symbol, then >> 2 the second).
+QMOE_AVX2 inline __m256i PairLanes256(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xe, float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
+  const int64_t nb = (m.cols + 15) / 16;  // 16-column blocks (8 pair bytes each)
+  for (int64_t r = 0; r < m.rows; ++r) {
+    DecodeRowPairs(m, pt, r, buf);
+    const __m256 lv = Levels256(m, r);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const __m256i p0 = PairLanes256(buf + 8 * b), p1 = PairLanes256(buf + 8 * b + 8);
+      a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
+      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
+      a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p1), _mm256_load_ps(xe + 16 * b + 16), a2);
+      a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p1, 2)), _mm256_load_ps(xe + 16 * b + 24), a3);
+    }
+    if (b < nb) {
+      const __m256i p0 = PairLanes256(buf + 8 * b);
+      a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
+      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
+    }
+    y[r] = HSum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  }
+}
+
+template <int R, int KB>
+QMOE_AVX2 void PairsBlockAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe, int64_t xs,
+                              int64_t nb, float* y) {
+  __m256 acc[R][KB];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < KB; ++j) acc[i][j] = _mm256_setzero_ps();
+  __m256 lv[R];
+  for (int i = 0; i < R; ++i) lv[i] = Levels256(m, r0 + i);
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256 we[R], wo[R];
+    for (int i = 0; i < R; ++i) {
+      const __m256i p = PairLanes256(bufs[i] + 8 * b);
+      we[i] = _mm256_permutevar8x32_ps(lv[i], p);
+      wo[i] = _mm256_permutevar8x32_ps(lv[i], _mm256_srli_epi32(p, 2));
+    }
+    for (int j = 0; j < KB; ++j) {
+      const __m256 xa = _mm256_load_ps(xe + j * xs + 16 * b), xb = _mm256_load_ps(xe + j * xs + 16 * b + 8);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(wo[i], xb, _mm256_fmadd_ps(we[i], xa, acc[i][j]));
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = HSum256(acc[i][j]);
+}
+
+template <int R>
+QMOE_AVX2 void PairsTokensAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe, int64_t xs,
+                               int64_t k, int64_t nb, float* y) {
+  constexpr int kMax = 4;  // 2 rows: 8 accumulators + 4 weights + 2 levels + x of 16 registers
+  int64_t j0 = 0;
+  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx2<R, kMax>(m, r0, bufs, xe + j0 * xs, xs, nb, y + j0 * m.rows);
+  const float* xr = xe + j0 * xs;
+  float* yr = y + j0 * m.rows;
+  switch (k - j0) {
+    case 0: break;
+    case 1: PairsBlockAvx2<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 2: PairsBlockAvx2<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
+    default: PairsBlockAvx2<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
+  }
+}
+
+QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float* xe, int64_t xs, int64_t k,
+                              float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  uint8_t* bufs[2] = {buf, buf + bs};
+  const int64_t nb = (m.cols + 15) / 16;
+  int64_t r = 0;
+  for (; r + 2 <= m.rows; r += 2) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    DecodeRowPairs(m, pt, r + 1, bufs[1]);
+    PairsTokensAvx2<2>(m, r, bufs, xe, xs, k, nb, y);
+  }
+  if (r < m.rows) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    PairsTokensAvx2<1>(m, r, bufs, xe, xs, k, nb, y);
+  }
+}
+
+
+// ---------------------------------------------------------------- AVX512_BF16 (blocks of 32)
+// The same pair bytes index a 16-entry table of bf16 weight PAIRS (T[s0 | s1 << 2] = level(s0) in the
+// low half, level(s1) in the high half): one vpermd yields the weights of 32 columns, and vdpbf16ps
+// multiplies them with 32 bf16 x values in natural order (products exact in fp32; the instruction
+// treats subnormal inputs and results as zero, whatever MXCSR says).
+
+#define QMOE_AVX512BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,bmi,bmi2")))
+
+QMOE_AVX512BF16 inline __m512i PairLevelsBf16(const DictView& m, int64_t r) {
+  const uint32_t lv[4] = {0u, m.minmax[2 * r].bits, m.minmax[2 * r + 1].bits, 0u};
+  alignas(64) uint32_t t[16];
+  for (uint32_t i = 0; i < 16; ++i) t[i] = lv[i & 3] | lv[i >> 2] << 16;
+  return _mm512_load_si512(t);
+}
+
+QMOE_AVX512BF16 inline __m512 Dot32(__m512 acc, __m512i w, const uint16_t* x) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_load_si512(x));
+}
+
+QMOE_AVX512BF16 inline __m512i PairLanes512(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+QMOE_AVX512BF16 void Bf16Dot1(const DictView& m, const uint8_t* pt, const uint16_t* xb, float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
+  const int64_t nb = (m.cols + 31) / 32;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    DecodeRowPairs(m, pt, r, buf);
+    const __m512i t = PairLevelsBf16(m, r);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+      a0 = Dot32(a0, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b), t), xb + 32 * b);
+      a1 = Dot32(a1, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 16), t), xb + 32 * b + 32);
+      a2 = Dot32(a2, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 32), t), xb + 32 * b + 64);
+      a3 = Dot32(a3, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b + 48), t), xb + 32 * b + 96);
+    }
+    for (; b < nb; ++b) a0 = Dot32(a0, _mm512_permutexvar_epi32(PairLanes512(buf + 16 * b), t), xb + 32 * b);
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  }
+}
+
+template <int R, int KB>
+QMOE_AVX512BF16 void Bf16DotBlock(const DictView& m, int64_t r0, uint8_t* const* bufs, const uint16_t* xb,
+                                  int64_t xs, int64_t nb, float* y) {
+  __m512i t[R];
+  __m512 acc[R][KB];
+  for (int i = 0; i < R; ++i) {
+    t[i] = PairLevelsBf16(m, r0 + i);
+    for (int j = 0; j < KB; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i w[R];
+    for (int i = 0; i < R; ++i) w[i] = _mm512_permutexvar_epi32(PairLanes512(bufs[i] + 16 * b), t[i]);
+    for (int j = 0; j < KB; ++j) {
+      const __m512bh xv = (__m512bh)_mm512_load_si512(xb + j * xs + 32 * b);
+      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)w[i], xv);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <int R>
+QMOE_AVX512BF16 void Bf16DotTokens(const DictView& m, int64_t r0, uint8_t* const* bufs, const uint16_t* xb,
+                                   int64_t xs, int64_t k, int64_t nb, float* y) {
+  constexpr int kMax = 8;
+  int64_t j0 = 0;
+  for (; j0 + kMax <= k; j0 += kMax) Bf16DotBlock<R, kMax>(m, r0, bufs, xb + j0 * xs, xs, nb, y + j0 * m.rows);
+  const uint16_t* xr = xb + j0 * xs;
+  float* yr = y + j0 * m.rows;
+  switch (k - j0) {
+    case 0: break;
+    case 1: Bf16DotBlock<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 2: Bf16DotBlock<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 3: Bf16DotBlock<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 4: Bf16DotBlock<R, 4>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 5: Bf16DotBlock<R, 5>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 6: Bf16DotBlock<R, 6>(m, r0, bufs, xr, xs, nb, yr); break;
+    default: Bf16DotBlock<R, 7>(m, r0, bufs, xr, xs, nb, yr); break;
+  }
+}
+
+QMOE_AVX512BF16 void Bf16DotBatch(const DictView& m, const uint8_t* pt, const uint16_t* xb, int64_t xs, int64_t k,
+                                  float* y) {
+  int64_t bs;
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  uint8_t* bufs[2] = {buf, buf + bs};
+  const int64_t nb = (m.cols + 31) / 32;
+  int64_t r = 0;
+  for (; r + 2 <= m.rows; r += 2) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    DecodeRowPairs(m, pt, r + 1, bufs[1]);
+    Bf16DotTokens<2>(m, r, bufs, xb, xs, k, nb, y);
+  }
+  if (r < m.rows) {
+    DecodeRowPairs(m, pt, r, bufs[0]);
+    Bf16DotTokens<1>(m, r, bufs, xb, xs, k, nb, y);
+  }
+}
+
+// x as bf16 bits, rows of stride (cols rounded up to 32), zeros past cols; false when some value
+// is not exactly a bf16 (then the caller takes the fp32 form, which never rounds x).
+bool Bf16X(const float* x, int64_t xstride, int64_t k, int64_t cols, const uint16_t** out, int64_t* ostride) {
+  const int64_t s = (cols + 31) / 32 * 32;
+  thread_local std::vector<uint16_t> buf;
+  buf.resize(size_t(s * k + 32));
+  uint16_t* o = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint32_t bits = __builtin_bit_cast(uint32_t, x[j * xstride + c]);
+      if (bits & 0xffffu) return false;
+      o[j * s + c] = uint16_t(bits >> 16);
+    }
+    std::fill(o + j * s + cols, o + j * s + s, uint16_t{0});
+  }
+  *out = o;
+  *ostride = s;
+  return true;
+}
+}  // namespace
+
+bool CpuHasAvx512Bf16() {
+  __builtin_cpu_init();
+  return CpuSupports(CpuIsa::kAvx512) && __builtin_cpu_supports("avx512bf16");
+}
+
+void MatvecPairsBf16Avx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
+                           float* y) {
+  if (m.rows == 0) return;
+  const uint16_t* xb;
+  int64_t xs;
+  if (!CpuHasAvx512Bf16() || !Bf16X(xpad, xstride, k, m.cols, &xb, &xs))
+    return MatvecPairsAvx512(m, dec, xpad, xstride, k, y);
+  const uint8_t* pt = PairTableFor(dec);
+  if (k == 1) return Bf16Dot1(m, pt, xb, y);
+  Bf16DotBatch(m, pt, xb, xs, k, y);
+}
+
+void MatvecPairsAvx512(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
+                       float* y) {
+  if (m.rows == 0) return;
+  const uint8_t* pt = PairTableFor(dec);
+  int64_t xs;
+  const float* xe = EvenOddX(xpad, xstride, k, m.cols, 16, &xs);
+  if (k == 1) return Pairs1Avx512(m, pt, xe, y);
+  PairsBatchAvx512(m, pt, xe, xs, k, y);
+}
+
+void MatvecPairsAvx2(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
+                     float* y) {
+  if (m.rows == 0) return;
+  const uint8_t* pt = PairTableFor(dec);
+  int64_t xs;
+  const float* xe = EvenOddX(xpad, xstride, k, m.cols, 8, &xs);
+  if (k == 1) return Pairs1Avx2(m, pt, xe, y);
+  PairsBatchAvx2(m, pt, xe, xs, k, y);
+}
+
+}  // namespace qmoe::kernels::dict_matvec
+
+#else  // not x86-64: the ladder never selects these (CpuSupports is false).
+#include "framework/core/error.h"
+#include "kernels/dict_matvec/dict_internal.h"
+namespace qmoe::kernels::dict_matvec {
+void MatvecPairsAvx512(const DictView&, const uint32_t*, const float*, int64_t, int64_t, float*) {
+  QMOE_ASSERT(false, "AVX-512 kernel on a non-x86 build");
+}
+void MatvecPairsAvx2(const DictView&, const uint32_t*, const float*, int64_t, int64_t, float*) {
+  QMOE_ASSERT(false, "AVX2 kernel on a non-x86 build");
+}
+void MatvecPairsBf16Avx512(const DictView&, const uint32_t*, const float*, int64_t, int64_t, float*) {
+  QMOE_ASSERT(false, "AVX-512 kernel on a non-x86 build");
+}
+bool CpuHasAvx512Bf16() { return false; }
+}  // namespace qmoe::kernels::dict_matvec
+#endif
