@@ -191,7 +191,10 @@ TEST(KernelsExperiment, RatiosComeFromSameRunFastestDenseBaseline) {
                   "WHERE kernel LIKE 'bf16_gemv_%' AND run_id = " + run),
             8);
   EXPECT_GE(count("SELECT count(*) FROM kernel_timings WHERE kernel LIKE 'dict_%' AND run_id = " + run), 8);
-  const std::string rows = "FROM kernel_timings k WHERE k.run_id = " + run + " AND k.baseline != ''";
+  // The dict rows and the dense rows (the rans rows' baseline is the dict kernel timed beside them,
+  // checked below).
+  const std::string rows = "FROM kernel_timings k WHERE k.run_id = " + run +
+                           " AND k.baseline != '' AND k.kernel NOT LIKE 'rans_matvec_%'";
   const std::string base = "SELECT b.seconds FROM kernel_timings b WHERE b.run_id = k.run_id AND b.kernel = k.baseline "
                            "AND b.rows = k.rows AND b.cols = k.cols AND b.batch = k.batch AND b.threads = k.threads";
   const int64_t n = count("SELECT count(*) " + rows);
@@ -207,6 +210,9 @@ TEST(KernelsExperiment, RatiosComeFromSameRunFastestDenseBaseline) {
             n);
   EXPECT_EQ(count("SELECT count(*) " + rows + " AND k.baseline NOT LIKE 'bf16_gemv_%' AND k.baseline NOT LIKE "
                   "'openblas_%'"),
+            0);
+  EXPECT_EQ(count("SELECT count(*) FROM kernel_timings WHERE run_id = " + run +
+                  " AND kernel LIKE 'rans_matvec_%' AND (baseline NOT LIKE 'sub1_matvec_%' OR ratio <= 0)"),
             0);
   for (const char* key : {"measured.cpu_model", "measured.cpu_isa", "measured.threads", "measured.openblas_core"})
     EXPECT_EQ(count("SELECT count(*) FROM run_params WHERE value != '' AND key = '" + std::string(key) +
