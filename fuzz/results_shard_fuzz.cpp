@@ -29,6 +29,7 @@
 
 #include "framework/core/error.h"
 #include "framework/results/results_db.h"
+#include "framework/results/schema.h"
 #include "framework/results/shard.h"
 #include "framework/results/sqlite_util.h"
 #include "fuzz/fuzz_files.h"
@@ -228,7 +229,7 @@ int BuildShard(fuzz::Input& in, const std::string& shard) {
   const int edit = in.U8() % 10;
   static const char* const kEdits[] = {
       "ALTER TABLE runs ADD COLUMN extra TEXT",
-      "UPDATE schema_version SET version = 999",  // newer than any schema qmoe knows
+      nullptr,  // a schema newer than this qmoe knows: written below from kSchemaSqlVersion
       "DROP TABLE kernel_timings",
       "ALTER TABLE metrics RENAME TO m2; CREATE VIEW metrics AS SELECT * FROM m2",
       "UPDATE schema_version SET version = 4294967297",
@@ -236,7 +237,9 @@ int BuildShard(fuzz::Input& in, const std::string& shard) {
   if (edit >= 1 && edit <= 5) {
     sqlite3* db = nullptr;
     FUZZ_INVARIANT(sqlite3_open(shard.c_str(), &db) == SQLITE_OK);
-    FUZZ_INVARIANT(sqlite3_exec(db, kEdits[edit - 1], nullptr, nullptr, nullptr) == SQLITE_OK);
+    const std::string sql = kEdits[edit - 1] ? std::string(kEdits[edit - 1])
+                                             : StrCat("UPDATE schema_version SET version = ", kSchemaSqlVersion + 1);
+    FUZZ_INVARIANT(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     return edit;
   }
