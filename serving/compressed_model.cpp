@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 
 #include "framework/core/error.h"
 #include "framework/core/strings.h"
@@ -95,6 +96,14 @@ void CompressedModelWriter::WriteExpertBlock(
     matrices_[name] = CompressedMatrixInfo{file, shapes[i].first, shapes[i].second, result->storage_bits};
   }
   WriteSafetensors(stage_ / file, tensors, {{"format", kCompressedFormat}, {"method", method_key_}});
+}
+
+void CompressedModelWriter::CopySourceFile(const fs::path& src, const std::string& name) {
+  std::ifstream in(src, std::ios::binary);
+  QMOE_CHECK(in, "cannot read '", src.string(), "' to copy it into the compressed model");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  QMOE_CHECK(!in.bad(), "reading '", src.string(), "' failed");
+  WriteFileAtomically(stage_ / name, bytes);
 }
 
 double CompressedModelWriter::expert_bits() const {

@@ -2,6 +2,8 @@
 // by evaluation and compressed inference:
 //
 //   config.json                         the source model's Hugging Face config, unchanged
+//   spiece.model                        the source's tokenizer, copied when it has one, so that
+//                                       the folder evaluates as model.path on its own
 //   dense.safetensors                   every non-expert tensor, in its source dtype
 //   experts-<stack>-<block>.safetensors one per MoE block: the packed tensors of every expert matrix,
 //                                       named "<HF weight name>.<field>" (fields: the method's format)
@@ -52,6 +54,9 @@ class CompressedModelWriter {
   void WriteExpertBlock(const std::string& block_key,
                         const std::vector<std::pair<std::string, const MatrixResult*>>& matrices,
                         const std::vector<std::pair<int64_t, int64_t>>& shapes);
+  // Copies `src` into the folder as `name` (the tokenizer: configs read ${model.path}/spiece.model).
+  // Errors name the file.
+  void CopySourceFile(const std::filesystem::path& src, const std::string& name);
   // Writes dense.safetensors and then qmoe.json. `dense` = every non-expert tensor.
   void Finish(const std::vector<std::pair<std::string, at::Tensor>>& dense);
 

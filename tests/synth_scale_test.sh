@@ -15,6 +15,12 @@ run() { local log=$1; shift; "$@" >"$log" 2>&1 || { cat "$log"; fail "$* exited 
 
 run "$tmp/synth.log" "$QMOE" synth model=switch-base-8 out="$tmp/b8" layers=2 seed=1
 grep -q SYNTHETIC "$tmp/b8/README.md" || fail "the model card does not say SYNTHETIC"
+# synth streams tensor by tensor: its memory growth must stay below one shard (here the whole
+# checkpoint, one shard), where holding a shard's tensors before writing them costs 2-4 shards.
+read -r grew shard < <(sed -n 's/.*(\([0-9]*\) MiB above the start; largest shard \([0-9]*\) MiB).*/\1 \2/p' "$tmp/synth.log")
+[[ -n ${grew:-} && -n ${shard:-} ]] || { cat "$tmp/synth.log"; fail "qmoe synth printed no memory figures"; }
+echo "synth: RSS grew $grew MiB writing a $shard MiB shard"
+(( grew < shard )) || fail "qmoe synth's RSS grew $grew MiB, more than its largest shard ($shard MiB)"
 model=(model=switch-base-8 model.path="$tmp/b8" model.num_layers=2 model.num_decoder_layers=2)
 run "$tmp/compress.log" "$QMOE" run experiment=compress "${model[@]}" method=dict experiment.calibration_samples=64 \
   data.n_validation_per_domain=4 results.dir="$tmp/runs" experiment.save="$tmp/b8-dict" --db "$db"
@@ -49,6 +55,17 @@ echo "per layer: bits $layer_bits; peak RSS $peaks MiB; compressed directory $di
 label=$(sqlite3 "$db" "SELECT value FROM run_params p JOIN runs r ON r.id = p.run_id
                        WHERE r.experiment='compress' AND p.key='model.synthetic'")
 [[ $label == true ]] || fail "the compress run does not record model.synthetic = true (got '$label')"
+
+# The saved folder is a model of its own: it carries the tokenizer and evaluates as model.path.
+cmp -s "$tmp/b8/spiece.model" "$tmp/b8-dict/spiece.model" || fail "the saved model lacks the checkpoint's spiece.model"
+run "$tmp/eval.log" "$QMOE" run experiment=eval model=switch-base-8 model.path="$tmp/b8-dict" model.num_layers=2 \
+  model.num_decoder_layers=2 data.n_validation_per_domain=4 results.dir="$tmp/runs" --db "$db"
+saved_loss=$(metric eval loss_nats)
+echo "the saved model evaluated on its own: loss $saved_loss (in the compress pass: $loss)"
+# Same float32 weights, only the batching differs (summation order): the worst case for a 3072-term
+# float32 dot product is 3072 x 2^-24 = 2e-4 relative, far above what batching moves.
+awk "BEGIN { d = $saved_loss - $loss; exit !($saved_loss > 0 && d * d <= (2e-4 * $loss) ^ 2) }" \
+  || fail "the saved model's loss $saved_loss differs from the compress pass's $loss by more than 2e-4 relative"
 
 run "$tmp/runtime.log" "$QMOE" run experiment=runtime "${model[@]}" experiment.compressed="$tmp/b8-dict" \
   experiment.tokens=4 experiment.samples=2 data.n_validation_per_domain=4 results.dir="$tmp/runs" --db "$db"

@@ -79,10 +79,33 @@ SwitchConfig LoadModel(const std::string& name, const std::map<std::string, std:
 }
 
 struct CostRun {
-  std::string id, method;
+  std::string id, method;  // method: "name" or "name/quantizer" (e.g. dict/rtn)
   std::map<std::string, double> run;
   std::map<std::string, std::map<std::string, double>> shape;  // "DxF:dtype" -> metric -> value
+  cost::IoRates io;
 };
+
+// "dict/rtn" from a run's method.name and method.quantizer (just the name for methods without one).
+std::string MethodLabel(const std::map<std::string, std::string>& run_params) {
+  const auto name = run_params.find("method.name"), q = run_params.find("method.quantizer");
+  if (name == run_params.end()) return "?";
+  return q == run_params.end() ? name->second : name->second + "/" + q->second;
+}
+
+CostRun LoadCostRun(ResultsDb& db, const std::string& id) {
+  CostRun cr;
+  cr.id = id;
+  cr.run = RunMetrics(db, id);
+  for (const auto& r : Query(db, "SELECT matrix, name, value FROM metrics WHERE run_id = ?1 AND matrix != ''", {id}))
+    cr.shape[r[0]][r[1]] = std::stod(r[2]);
+  cr.method = MethodLabel(RunParams(db, id));
+  for (const char* k : {"read_bytes_per_second", "write_bytes_per_second", "hot_load_bytes_per_second", "base_rss_mib",
+                        "encoder_tokens_per_sample", "decoder_tokens_per_sample"})
+    QMOE_CHECK(cr.run.count(k), "cost run ", id, " in ", db.path(), " lacks the metric ", k);
+  cr.io = {cr.run.at("read_bytes_per_second"), cr.run.at("write_bytes_per_second"), cr.run.at("base_rss_mib") * 1048576.0,
+           cr.run.at("hot_load_bytes_per_second")};
+  return cr;
+}
 
 // Rates of `c`'s shape: measured, or scaled by FLOPs from the measured shape of the same dtype with
 // the most expert parameters (any dtype if none), marked extrapolated.
@@ -117,6 +140,10 @@ cost::ShapeRates RatesFor(const CostRun& cr, const SwitchConfig& c, double* bits
   r.decoder_seconds_per_token = m.at("decoder_block_seconds_per_token") * dec_scale;
   r.achieved_flops = m.at("gptq_flops_per_expert") / m.at("gptq_seconds_per_expert");
   *bits = m.at("bits_per_expert_param");
+  if (m.count("quantize_bytes_per_weight")) {  // per element: no scaling to other shapes
+    r.quantize_bytes_per_weight = m.at("quantize_bytes_per_weight");
+    r.quantize_bytes_per_hessian_entry = m.at("quantize_bytes_per_hessian_entry");
+  }
   return r;
 }
 
@@ -184,18 +211,8 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
   const auto ids = DoneRuns(db, "cost", where);
   QMOE_CHECK(!ids.empty(), "no finished cost run", where.empty() ? "" : " matching --where", " in ", db.path(),
              "; run: qmoe run experiment=cost --db ", db.path());
-  CostRun cr;
-  cr.id = ids.back();
-  cr.run = RunMetrics(db, cr.id);
-  for (const auto& r : Query(db, "SELECT matrix, name, value FROM metrics WHERE run_id = ?1 AND matrix != ''", {cr.id}))
-    cr.shape[r[0]][r[1]] = std::stod(r[2]);
-  const auto params = RunParams(db, cr.id);
-  cr.method = params.count("method.name") ? params.at("method.name") : "?";
-  for (const char* k : {"read_bytes_per_second", "write_bytes_per_second", "hot_load_bytes_per_second", "base_rss_mib", "encoder_tokens_per_sample",
-                        "decoder_tokens_per_sample"})
-    QMOE_CHECK(cr.run.count(k), "cost run ", cr.id, " in ", db.path(), " lacks the metric ", k);
-  cost::IoRates io{cr.run.at("read_bytes_per_second"), cr.run.at("write_bytes_per_second"),
-                   cr.run.at("base_rss_mib") * 1048576.0, cr.run.at("hot_load_bytes_per_second")};
+  const CostRun cr = LoadCostRun(db, ids.back());
+  const cost::IoRates& io = cr.io;
   const double le = cr.run.at("encoder_tokens_per_sample"), ld = cr.run.at("decoder_tokens_per_sample");
 
   // Validation samples of the default data section (the compress experiment's protocol).
@@ -204,10 +221,10 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
   const int64_t n_val = dp.n_validation_per_domain * int64_t(Split(dp.validation_domains, ',').size());
 
   out << "Cost of compressing each configs/model entry with the sequential pipeline (docs/cost-model.md)\n"
-      << "rates: cost run " << cr.id << " (method " << cr.method << ", " << cr.run["threads"] << " threads): read "
+      << "rates: cost run " << cr.id << " (method " << cr.method << ", " << (cr.run.count("threads") ? cr.run.at("threads") : 0) << " threads): read "
       << Fixed(io.read_bytes_per_second / 1e6, 0) << " MB/s, write " << Fixed(io.write_bytes_per_second / 1e6, 0)
       << " MB/s, hot load " << Fixed(io.hot_load_bytes_per_second / 1e6, 0) << " MB/s, " << Fixed(le, 1) << " + " << Fixed(ld, 1) << " tokens per sample, base RSS "
-      << Fixed(cr.run["base_rss_mib"], 0) << " MiB\n"
+      << Fixed(cr.run.at("base_rss_mib"), 0) << " MiB\n"
       << "GPU: " << gpu.name << ", " << Fixed(gpu.flops / 1e12, 1) << " TFLOP/s, " << Fixed(gpu.bytes_per_second / 1e9, 0)
       << " GB/s, PCIe " << Fixed(gpu.pcie_bytes_per_second / 1e9, 0) << " GB/s, at " << Fixed(gpu.efficiency * 100, 0)
       << " % of peak (compute roofline + buffer over PCIe + this machine's disk)\n"
@@ -255,11 +272,19 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
          "head; disk: checkpoint + compressed output\n";
 
   // Projection vs every finished compress run: same formulas with the run's own shapes, samples,
-  // tokens, group size and measured bits.
+  // tokens, group size and measured bits, at the rates of the newest cost run of the same method
+  // (e.g. dict/rtn quantizes far faster than dict/gptq), else of the one above.
+  std::map<std::string, CostRun> by_method;
+  for (const auto& id : DoneRuns(db, "cost", where)) {
+    CostRun c = LoadCostRun(db, id);
+    by_method[c.method] = std::move(c);  // oldest first: the newest stays
+  }
   Rows check;
   for (const auto& id : DoneRuns(db, "compress", {})) {
     const auto m = RunMetrics(db, id);
     const auto rp = RunParams(db, id);
+    const auto same = by_method.find(MethodLabel(rp));
+    const CostRun& rc = same != by_method.end() ? same->second : cr;
     if (!m.count("wall_seconds") || !m.count("peak_rss_mib") || !m.count("calibration_tokens")) continue;
     const auto model = Query(db, "SELECT model FROM runs WHERE id = ?1", {id});
     SwitchConfig c;
@@ -281,20 +306,22 @@ int RunCostReport(const std::vector<std::string>& args, const std::string& db_pa
     w.uses_hessian = !m.count("calibration_samples_requested") || m.at("calibration_samples_requested") > 0;
     std::string from;
     double bits = 0;
-    const cost::ShapeRates r = RatesFor(cr, c, &bits, &from);
+    const cost::ShapeRates r = RatesFor(rc, c, &bits, &from);
     w.bits_per_expert_param = m.count("bits_per_param_experts") ? m.at("bits_per_param_experts") : bits;
-    cost::Projection p = cost::Project(w, r, io, gpu);
+    cost::Projection p = cost::Project(w, r, rc.io, gpu);
     if (!rp.count("experiment.save") || rp.at("experiment.save").empty()) p.cpu_seconds -= p.write_s;
     const double wall = m.at("wall_seconds"), rss = m.at("peak_rss_mib") * 1048576.0;
     check.push_back({id, c.name, StrCat(c.num_layers, "+", c.num_decoder_layers), std::to_string(w.calibration_samples),
                      Fixed(p.cpu_seconds, 1), Fixed(wall, 1), Fixed(p.cpu_seconds / wall, 2),
                      Fixed(p.peak_ram_bytes / 1073741824.0, 2), Fixed(rss / 1073741824.0, 2),
-                     Fixed(p.peak_ram_bytes / rss, 2), r.extrapolated ? "scaled" : "measured"});
+                     Fixed(p.peak_ram_bytes / rss, 2),
+                     StrCat(rc.id, " (", rc.method, r.extrapolated ? ", scaled" : "",
+                            same == by_method.end() ? ", another method" : "", ")")});
   }
   if (!check.empty()) {
     out << "\nProjection vs measured compress runs (ratio = projected / measured; target within 0.75-1.25)\n";
     PrintTable(out, {"run", "model", "blocks", "cal samples", "proj s", "wall s", "ratio", "proj GiB", "RSS GiB",
-                     "ratio", "rates"},
+                     "ratio", "cost run"},
                check);
   }
   return 0;

@@ -4,8 +4,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <iostream>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "serving/compressed_model.h"
 #include "framework/core/error.h"
@@ -368,6 +369,9 @@ PipelineResult RunPipeline(SwitchModel& model, OverlayWeights& weights, const Me
     std::string config_text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     writer = std::make_unique<CompressedModelWriter>(opt.save_dir, method_key, method_params, method_version,
                                                      config_text);
+    // The tokenizer travels with the model, so `qmoe eval model.path=<saved>` works on its own.
+    const std::string tokenizer = model.config().path + "/spiece.model";
+    if (std::filesystem::exists(tokenizer)) writer->CopySourceFile(tokenizer, "spiece.model");
   }
   StackRun run{model, weights, method, opt, cb, writer.get(), result};
 

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -17,6 +16,7 @@
 #include "experiments/runner.h"
 #include "experiments/synth/synth_weights.h"
 #include "framework/core/error.h"
+#include "framework/core/memory_stats.h"
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
 #include "framework/io/safetensors.h"
@@ -36,15 +36,6 @@ double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// VmRSS of this process in bytes (0 when /proc is unavailable).
-double RssBytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
-  return 0;
 }
 
 SwitchConfig LoadModelEntry(const std::string& name) {
@@ -145,7 +136,7 @@ IoResult MeasureIo(const std::string& dir, int64_t mib) {
 }  // namespace
 
 void CostExperiment::Run(RunContext& ctx) {
-  const double base_rss = RssBytes();
+  const double base_rss = double(CurrentRssBytes());
   ctx.Metric("base_rss_mib", base_rss / 1048576.0, "MiB");
   ctx.Metric("threads", double(at::get_num_threads()), "threads");
 
@@ -211,20 +202,25 @@ void CostExperiment::Run(RunContext& ctx) {
     }
     const double hess_s = Median(ht) / double(n);
 
-    // One GPTQ call on G copies of the expert (wi, then wo), as QuantizeGroup makes it.
-    auto quantize = [&](const at::Tensor& w, const at::Tensor& h, const char* m, double* bits) {
+    // One GPTQ call on G copies of the expert (wi, then wo), as QuantizeGroup makes it; also the
+    // call's RSS growth (peak during the call, with its outputs, over the RSS before it).
+    auto quantize = [&](const at::Tensor& w, const at::Tensor& h, const char* m, double* bits, double* grown) {
       QuantTarget t;
       t.weight = w.unsqueeze(0).expand({G, w.size(0), w.size(1)}).contiguous();
       if (method->UsesHessian()) t.hessian = h.unsqueeze(0).expand({G, h.size(0), h.size(1)}).contiguous();
       for (int64_t e = 0; e < G; ++e) t.names.push_back(ExpertWeightName(Stack::kEncoder, 1, e, m));
+      const bool reset = ResetPeakRss();
+      const double before = double(CurrentRssBytes());
       auto t0 = Clock::now();
       QuantOutput out = method->Quantize(t);
       const double s = Since(t0);
+      *grown = reset ? std::max(0.0, double(PeakRssBytes()) - before) : -1;
       for (const auto& mr : out.matrices) *bits += mr.storage_bits;
       return s;
     };
-    double bits = 0;
-    const double gptq_s = (quantize(wi, h_wi, "wi", &bits) + quantize(wo, h_wo, "wo", &bits)) / double(G);
+    double bits = 0, grown_wi = 0, grown_wo = 0;
+    const double gptq_s =
+        (quantize(wi, h_wi, "wi", &bits, &grown_wi) + quantize(wo, h_wo, "wo", &bits, &grown_wo)) / double(G);
     const double gptq_flops = cost::GptqFlopsPerExpert(d, f);
 
     const int64_t le = std::max<int64_t>(1, std::llround(enc_len)), ld = std::max<int64_t>(1, std::llround(dec_len));
@@ -233,6 +229,14 @@ void CostExperiment::Run(RunContext& ctx) {
     ctx.Metric("gptq_seconds_per_expert", gptq_s, "s", lab);
     ctx.Metric("gptq_flops_per_expert", gptq_flops, "FLOP", lab);
     ctx.Metric("bits_per_expert_param", bits / double(2 * d * f * G), "bits", lab);
+    if (grown_wi >= 0 && grown_wo >= 0) {  // where /proc lets the peak be reset
+      double per_weight = 0, per_hessian = 0;
+      cost::SolveQuantizeMemory(grown_wi, grown_wo, d, f, G, method->UsesHessian(), &per_weight, &per_hessian);
+      ctx.Metric("quantize_wi_peak_bytes", grown_wi, "B", lab);
+      ctx.Metric("quantize_wo_peak_bytes", grown_wo, "B", lab);
+      ctx.Metric("quantize_bytes_per_weight", per_weight, "B", lab);
+      ctx.Metric("quantize_bytes_per_hessian_entry", per_hessian, "B", lab);
+    }
     ctx.Metric("hessian_seconds_per_token", hess_s, "s", lab);
     ctx.Metric("hessian_flops_per_token", cost::HessianFlopsPerToken(d, f), "FLOP", lab);
     ctx.Metric("encoder_block_seconds_per_token", enc_s, "s", lab);
@@ -242,7 +246,8 @@ void CostExperiment::Run(RunContext& ctx) {
     std::cout << "cost: " << key << " (" << name << "): GPTQ " << gptq_s << " s/expert (" << gptq_flops / gptq_s / 1e9
               << " GFLOP/s), Hessian " << hess_s * 1e6 << " us/token, encoder block " << enc_s * 1e6
               << " us/token, decoder block " << dec_s * 1e6 << " us/token, " << bits / double(2 * d * f * G)
-              << " bits/expert param\n";
+              << " bits/expert param, Quantize RSS growth " << grown_wi / 1048576.0 << " MiB (wi) / "
+              << grown_wo / 1048576.0 << " MiB (wo)\n";
   }
 }
 

@@ -39,6 +39,21 @@ int64_t DefaultCalibrationSamples(const SwitchConfig& c, double samples_per_expe
   return std::llround(mul * samples_per_expert * double(c.num_experts));
 }
 
+void SolveQuantizeMemory(double grown_wi, double grown_wo, int64_t d, int64_t f, int64_t group, bool uses_hessian,
+                         double* per_weight, double* per_hessian_entry) {
+  const double G = double(group), D = double(d), F = double(f);
+  *per_hessian_entry = 0;
+  if (uses_hessian && d != f) {
+    // grown_wo - grown_wi = G·(f² - d²)·per_hessian_entry: the weights are the same size in both.
+    *per_hessian_entry = std::max(0.0, (grown_wo - grown_wi) / (G * (F * F - D * D)));
+    const double small = std::min(D, F);  // the step whose Hessian is smaller
+    const double grown_small = D < F ? grown_wi : grown_wo;
+    *per_weight = std::max(0.0, (grown_small - G * small * small * *per_hessian_entry) / (G * D * F));
+  } else {
+    *per_weight = std::max(0.0, std::max(grown_wi, grown_wo) / (G * D * F));
+  }
+}
+
 Counts Count(const Workload& w) {
   const SwitchConfig& c = w.cfg;
   Counts n;
@@ -105,18 +120,29 @@ Projection Project(const Workload& w, const ShapeRates& r, const IoRates& io, co
                       B / gpu.pcie_bytes_per_second;
   p.gpu_seconds = p.read_s + p.embed_s + compute + pcie + p.write_s;
 
-  // Peak RAM (experiments/compress/pipeline.cpp, methods/gptq/gptq.cpp): the process itself; the
+  // Peak RAM (experiments/compress/pipeline.cpp; docs/cost-model.md): the process itself; the
   // embedding (and untied head) plus one block's attention, cached in the compute dtype; the token
   // buffer, which in the decoder phase holds the decoder rows and the encoder outputs; one expert
-  // group's Hessians at the wo step, 6 live copies of G x c² fp32 (the stacked input, PrepareHessian's
-  // clone, H + λI, its Cholesky factor, the inverse, the factor of the inverse); the group's weights
-  // at that moment (fp32: stacked wo, its per-expert copies, quantized wi; compute dtype: original
-  // and fake-quantized wi); the group's calibration inputs Z [rows, d] and A [rows, f] in fp32.
+  // group at its wo step; the block's packed experts; the group's calibration inputs Z [rows, d]
+  // and A [rows, f] in fp32. At the wo step the pipeline holds the group's stacked Hessians (fp32)
+  // and, per weight, the per-expert fp32 copies and their stack (4 + 4), the quantized wi (4), the
+  // original wi as the checkpoint stores it, and the fake-quantized wi in the compute dtype when that
+  // is not fp32 (in fp32 it is a view of the quantized wi); the method's Quantize adds what the cost
+  // run measured. Cost runs without that measurement fall back to counted copies: 5 more of each
+  // Hessian (PrepareHessian's clone, H + λI, its factor, the inverse, the inverse's factor) and 3·4
+  // + 2·b bytes per weight in all.
   const double G = double(std::min<int64_t>(w.group_experts, c.num_experts));
   const double cmax = std::max(D, F);
   p.ram_embedding = double(c.vocab_size) * D * B * (c.tie_word_embeddings ? 1 : 2) + 8 * D * double(c.InnerDim()) * B;
-  p.ram_hessians = w.uses_hessian ? 6 * G * cmax * cmax * 4 : 0;
-  p.ram_expert_weights = G * D * F * (3 * 4 + 2 * B);
+  if (r.quantize_bytes_per_weight > 0) {
+    p.ram_hessians = w.uses_hessian ? G * cmax * cmax * (4 + r.quantize_bytes_per_hessian_entry) : 0;
+    p.ram_expert_weights = G * D * F * (4 + 4 + 4 + w.checkpoint_bytes_per_param + (B < 4 ? B : 0) +
+                                        r.quantize_bytes_per_weight);
+  } else {
+    p.ram_hessians = w.uses_hessian ? 6 * G * cmax * cmax * 4 : 0;
+    p.ram_expert_weights = G * D * F * (3 * 4 + 2 * B);
+  }
+  p.ram_packed = double(c.num_experts) * 2 * D * F * w.bits_per_expert_param / 8;
   // Encoder phase: its buffer and its calibration rows; decoder phase: its buffer, the encoder
   // outputs, and its (shorter) calibration rows. The larger of the two.
   const double per_row = G * (D + F) * 4 / double(c.num_experts);
@@ -126,7 +152,7 @@ Projection Project(const Workload& w, const ShapeRates& r, const IoRates& io, co
   p.ram_buffer = enc_peak ? enc_buf : dec_buf;
   p.ram_activations = enc_peak ? enc_act : dec_act;
   p.peak_ram_bytes = io.base_rss_bytes + p.ram_embedding + p.ram_buffer + p.ram_hessians + p.ram_expert_weights +
-                     p.ram_activations;
+                     p.ram_packed + p.ram_activations;
   p.disk_bytes = n.read_bytes + n.write_bytes;
   return p;
 }

@@ -18,6 +18,11 @@ struct ShapeRates {
   double decoder_seconds_per_token = 0;    // one decoder block (self + cross attention + expert) per token
   double achieved_flops = 0;               // FLOP/s of the GPTQ measurement (to extrapolate other shapes)
   bool extrapolated = false;               // true: scaled by FLOPs from another measured shape
+  // RSS growth of the method's Quantize call (its private copies, working tensors and outputs), per
+  // element of the group's weights and of its Hessians (0 for methods without): measured on wi and
+  // wo. Absent (0) in cost runs older than these metrics: the code-derived counts are used then.
+  double quantize_bytes_per_weight = 0;
+  double quantize_bytes_per_hessian_entry = 0;
 };
 
 // Machine-wide rates from the same cost run.
@@ -73,6 +78,7 @@ struct Projection {
   double peak_ram_bytes = 0, disk_bytes = 0;
   // Peak RAM terms (bytes).
   double ram_buffer = 0, ram_embedding = 0, ram_hessians = 0, ram_expert_weights = 0, ram_activations = 0;
+  double ram_packed = 0;  // the block's packed experts, held until the block's file is written
 };
 
 // FLOPs of the primitives (also what the cost experiment records next to its timings).
@@ -81,6 +87,12 @@ double HessianFlopsPerToken(int64_t d_model, int64_t d_ff);
 double BlockFlopsPerToken(const SwitchConfig& c, bool decoder, double enc_len, double dec_len);
 // The compute dtype's bytes per element.
 double DtypeBytes(const SwitchConfig& c);
+// Solves the two Quantize measurements of one expert shape d x f (RSS growth of a G-expert call on
+// wi [f,d] with Hessians d x d, and on wo [d,f] with Hessians f x f) for the per-element terms:
+// grown = G·d·f·per_weight + G·c²·per_hessian_entry. Without Hessians (or when the two steps leave
+// no room for a Hessian term) per_hessian_entry is 0 and per_weight the larger step's.
+void SolveQuantizeMemory(double grown_wi, double grown_wo, int64_t d, int64_t f, int64_t group, bool uses_hessian,
+                         double* per_weight, double* per_hessian_entry);
 // Calibration samples by the compress experiment's rule: round(mul · per_expert · experts).
 int64_t DefaultCalibrationSamples(const SwitchConfig& c, double samples_per_expert = 78.125, double mul = 1.0);
 

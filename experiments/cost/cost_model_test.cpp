@@ -104,7 +104,8 @@ TEST(CostModel, ProjectionByHand) {
   EXPECT_CLOSE(p.ram_activations, 2400.0);
   EXPECT_CLOSE(p.ram_hessians, 3072.0);        // 6 · G 2 · 8² · 4
   EXPECT_CLOSE(p.ram_expert_weights, 1280.0);  // 2 · 32 · (12 + 2·4)
-  EXPECT_CLOSE(p.peak_ram_bytes, 1000.0 + 672 + 1280 + 3072 + 1280 + 2400);
+  EXPECT_CLOSE(p.ram_packed, 16.0);             // E 2 · 2 matrices · 32 weights · 1 bit / 8
+  EXPECT_CLOSE(p.peak_ram_bytes, 1000.0 + 672 + 1280 + 3072 + 1280 + 16 + 2400);
   EXPECT_CLOSE(p.disk_bytes, 1872.0 + 1392.0);
 }
 
@@ -121,6 +122,37 @@ TEST(CostModel, NoHessianMethodHoldsNoHessians) {
   EXPECT_CLOSE(without.ram_hessians, 0.0);
   EXPECT_CLOSE(without.peak_ram_bytes, with.peak_ram_bytes - 3072.0);  // 6 · G 2 · 8² · 4
   EXPECT_CLOSE(without.cpu_seconds, with.cpu_seconds);
+}
+
+// With the cost run's Quantize measurement, the group's terms are the pipeline's own copies plus
+// the measured per-element growth.
+TEST(CostModel, MeasuredQuantizeMemoryReplacesTheCountedCopies) {
+  ShapeRates r{1, 1, 1, 1};
+  r.quantize_bytes_per_weight = 10, r.quantize_bytes_per_hessian_entry = 20;
+  IoRates io{1, 1, 0, 1};
+  Workload w = TinyWork();
+  const Projection p = Project(w, r, io, GpuPeak{});
+  EXPECT_CLOSE(p.ram_hessians, 3072.0);       // G 2 · 8² · (4 + 20)
+  EXPECT_CLOSE(p.ram_expert_weights, 1536.0);  // 2 · 32 · (4 + 4 + 4 + 2 checkpoint + 10)
+  w.cfg.dtype = "bfloat16";                   // + the fake-quantized wi in bf16
+  EXPECT_CLOSE(Project(w, r, io, GpuPeak{}).ram_expert_weights, 2 * 32 * (14 + 2 + 10.0));
+  w.uses_hessian = false;
+  EXPECT_CLOSE(Project(w, r, io, GpuPeak{}).ram_hessians, 0.0);
+}
+
+TEST(CostModel, QuantizeMemorySolvesForWeightsAndHessians) {
+  // G 2, d 4, f 8, 10 B per weight, 20 B per Hessian entry: wi grows 2·32·10 + 2·16·20 = 1280,
+  // wo 2·32·10 + 2·64·20 = 3200.
+  double a = 0, b = 0;
+  SolveQuantizeMemory(1280, 3200, 4, 8, 2, true, &a, &b);
+  EXPECT_CLOSE(a, 10.0);
+  EXPECT_CLOSE(b, 20.0);
+  SolveQuantizeMemory(1280, 3200, 4, 8, 2, false, &a, &b);  // no Hessians: the larger step per weight
+  EXPECT_CLOSE(a, 50.0);
+  EXPECT_EQ(b, 0.0);
+  SolveQuantizeMemory(3200, 1280, 4, 8, 2, true, &a, &b);  // noise that would make b negative
+  EXPECT_EQ(b, 0.0);
+  EXPECT_CLOSE(a, 50.0);  // wi's 3200 over 64 weights
 }
 
 TEST(CostModel, BfloatHalvesTheBufferAndAnUntiedHeadDoublesTheEmbedding) {

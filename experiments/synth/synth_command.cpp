@@ -24,6 +24,12 @@ namespace qmoe::synth {
 namespace fs = std::filesystem;
 namespace {
 
+uint64_t Bf16Bytes(const TensorShape& ts) {
+  uint64_t bytes = 2;
+  for (int64_t d : ts.shape) bytes *= static_cast<uint64_t>(d);
+  return bytes;
+}
+
 // Tensors grouped into shards of at most `shard_bytes` (a bigger tensor gets a shard of its own).
 std::vector<std::vector<TensorShape>> PlanShards(const std::vector<TensorShape>& all, uint64_t shard_bytes,
                                                  uint64_t* total) {
@@ -31,8 +37,7 @@ std::vector<std::vector<TensorShape>> PlanShards(const std::vector<TensorShape>&
   uint64_t in_shard = 0;
   *total = 0;
   for (const TensorShape& ts : all) {
-    uint64_t bytes = 2;  // bf16
-    for (int64_t d : ts.shape) bytes *= static_cast<uint64_t>(d);
+    const uint64_t bytes = Bf16Bytes(ts);
     if (!shards.back().empty() && in_shard + bytes > shard_bytes) shards.emplace_back(), in_shard = 0;
     shards.back().push_back(ts);
     in_shard += bytes;
@@ -87,18 +92,26 @@ SynthSummary WriteSyntheticCheckpoint(const SynthOptions& o) {
              " MiB free but the checkpoint needs ", total >> 20, " MiB");
 
   SynthSummary s;
+  s.start_rss_bytes = CurrentRssBytes();
   s.shards = static_cast<int64_t>(shards.size());
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   for (size_t k = 0; k < shards.size(); ++k) {
-    // Only this shard's tensors are alive: peak memory is one shard plus one fp32 tensor.
-    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    // Each tensor is drawn when its bytes are written: peak memory is one tensor (fp32 + bf16),
+    // not one shard.
+    std::vector<SafetensorsEntry> entries;
+    uint64_t shard_bytes = 0;
     for (const TensorShape& ts : shards[k]) {
-      tensors.emplace_back(ts.name, SynthTensor(o.cfg, ts, o.seed, o.expert_shape).to(at::kBFloat16));
+      entries.push_back({ts.name, at::kBFloat16, ts.shape});
+      shard_bytes += Bf16Bytes(ts);
       weight_map[ts.name] = ShardName(k, shards.size());
     }
-    WriteSafetensors(o.out / ShardName(k, shards.size()), tensors, {{"format", "pt"}, {"qmoe_synthetic", "true"}});
-    s.tensors += static_cast<int64_t>(tensors.size());
-    std::cerr << "qmoe synth: shard " << k + 1 << "/" << shards.size() << " (" << tensors.size() << " tensors)\n";
+    WriteSafetensorsStreaming(
+        o.out / ShardName(k, shards.size()), entries,
+        [&](size_t i) { return SynthTensor(o.cfg, shards[k][i], o.seed, o.expert_shape).to(at::kBFloat16); },
+        {{"format", "pt"}, {"qmoe_synthetic", "true"}});
+    s.largest_shard_bytes = std::max(s.largest_shard_bytes, shard_bytes);
+    s.tensors += static_cast<int64_t>(entries.size());
+    std::cerr << "qmoe synth: shard " << k + 1 << "/" << shards.size() << " (" << entries.size() << " tensors)\n";
   }
   s.bytes = total;
   nlohmann::ordered_json index;
@@ -176,7 +189,9 @@ int SynthCommand(const std::vector<std::string>& args) {
   const SynthSummary s = WriteSyntheticCheckpoint(o);
   std::cout << "qmoe synth: wrote " << o.out.string() << " (SYNTHETIC " << o.cfg.name << " shapes): " << s.tensors
             << " tensors in " << s.shards << " shards, " << (s.bytes >> 20) << " MiB bf16, "
-            << static_cast<int64_t>(s.seconds) << " s, peak RSS " << (s.peak_rss_bytes >> 20) << " MiB\n"
+            << static_cast<int64_t>(s.seconds) << " s, peak RSS " << (s.peak_rss_bytes >> 20) << " MiB ("
+            << ((s.peak_rss_bytes - s.start_rss_bytes) >> 20) << " MiB above the start; largest shard "
+            << (s.largest_shard_bytes >> 20) << " MiB)\n"
             << "compress it with:\n  qmoe run experiment=compress model=" << kv.at("model")
             << " model.path=" << o.out.string();
   if (kv.count("layers"))

@@ -26,6 +26,8 @@ struct SynthSummary {
   uint64_t bytes = 0;          // tensor bytes (bf16)
   double seconds = 0;
   int64_t peak_rss_bytes = 0;  // VmHWM at the end
+  int64_t start_rss_bytes = 0; // VmRSS before the first shard (LibTorch and the config)
+  uint64_t largest_shard_bytes = 0;
 };
 
 // Writes config.json (with "qmoe_synthetic": true), model-0000k-of-0000n.safetensors shards in

@@ -34,6 +34,21 @@ TEST(MemoryStats, CurrentRssFollowsTouchedPagesAndPeakBoundsIt) {
   EXPECT_EQ(block[kBytes - 1], 1);
 }
 
+TEST(MemoryStats, PeakResetsToCurrentAndRamBoundsRss) {
+  {
+    constexpr size_t kBytes = size_t(64) << 20;
+    std::unique_ptr<char[]> block(new char[kBytes]);
+    std::memset(block.get(), 1, kBytes);
+    ASSERT_EQ(block[kBytes / 2], 1);
+  }  // freed: the peak stays 64 MiB above the current RSS until reset
+  const int64_t peak_before = PeakRssBytes();
+  if (!ResetPeakRss()) GTEST_SKIP() << "/proc/self/clear_refs is not writable here";
+  const int64_t peak_after = PeakRssBytes(), now = CurrentRssBytes();
+  EXPECT_LT(peak_after, peak_before - (int64_t(32) << 20)) << "the peak did not reset";
+  EXPECT_GE(peak_after, now - (int64_t(1) << 20));
+  EXPECT_GT(PhysicalMemoryBytes(), now);
+}
+
 TEST(Hash, Sha256KnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

@@ -419,6 +419,34 @@ TEST(Safetensors, WriterIsAtomicAndKeepsMetadata) {
     EXPECT_EQ(e.path().filename(), "x.safetensors") << "left-over temp file";
 }
 
+TEST(Safetensors, StreamingWriterMatchesTheWholeWriterAndChecksWhatItIsGiven) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, at::Tensor>> tensors = {
+      {"b", at::arange(6, at::kFloat).reshape({2, 3})}, {"a", at::ones({4}, at::kBFloat16)}};
+  WriteSafetensors(dir.path() / "whole.safetensors", tensors, {{"format", "pt"}});
+  std::vector<SafetensorsEntry> entries = {{"b", at::kFloat, {2, 3}}, {"a", at::kBFloat16, {4}}};
+  int made = 0;
+  WriteSafetensorsStreaming(dir.path() / "streamed.safetensors", entries, [&](size_t i) {
+    ++made;
+    return tensors[i].second;
+  }, {{"format", "pt"}});
+  EXPECT_EQ(made, 2);
+  auto bytes = [&](const char* n) {
+    std::ifstream in(dir.path() / n, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(bytes("streamed.safetensors"), bytes("whole.safetensors"));
+
+  // A produced tensor that differs from its announced entry is an error naming it, and the file
+  // already at the path is kept.
+  entries[1].shape = {5};
+  const std::string msg = ErrorOf([&] {
+    WriteSafetensorsStreaming(dir.path() / "streamed.safetensors", entries, [&](size_t i) { return tensors[i].second; });
+  });
+  EXPECT_NE(msg.find("\"a\" was announced as BF16 [5]"), std::string::npos) << msg;
+  EXPECT_EQ(bytes("streamed.safetensors"), bytes("whole.safetensors"));
+}
+
 TEST(SwitchAlias, ResolvesTiedEmbeddingsAndC2048Head) {
   TempDir dir;
   WriteCheckpoint(dir.path(), {{"shared.weight", at::ones({4, 2})}, {"decoder.lm_head.weight", at::zeros({4, 2})}},

@@ -221,26 +221,27 @@ at::Tensor SafetensorsFile::Load_ref(const std::string& name) const {
   return t;
 }
 
-void WriteSafetensors(const std::filesystem::path& path,
-                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+void WriteSafetensorsStreaming(const std::filesystem::path& path, const std::vector<SafetensorsEntry>& entries,
+                               const std::function<at::Tensor(size_t)>& make,
+                               const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::vector<at::Tensor> data;
-  data.reserve(tensors.size());
   uint64_t offset = 0;
   std::set<std::string> seen;
-  for (const auto& [name, tensor] : tensors) {
-    QMOE_CHECK(name != "__metadata__", path.string(), ": a tensor cannot be named __metadata__");
-    QMOE_CHECK(seen.insert(name).second, path.string(), ": duplicate tensor name \"", name, "\"");
-    QMOE_CHECK(tensor.defined(), path.string(), ": tensor \"", name, "\" is undefined");
-    at::Tensor c = tensor.to(at::kCPU).contiguous();
-    const uint64_t n = static_cast<uint64_t>(c.nbytes());
-    header[name] = {{"dtype", DtypeFromScalarType(c.scalar_type())},
-                    {"shape", c.sizes().vec()},
-                    {"data_offsets", {offset, offset + n}}};
+  std::vector<uint64_t> sizes;
+  sizes.reserve(entries.size());
+  for (const SafetensorsEntry& e : entries) {
+    QMOE_CHECK(e.name != "__metadata__", path.string(), ": a tensor cannot be named __metadata__");
+    QMOE_CHECK(seen.insert(e.name).second, path.string(), ": duplicate tensor name \"", e.name, "\"");
+    uint64_t n = at::elementSize(e.dtype);
+    for (int64_t d : e.shape) {
+      QMOE_CHECK(d >= 0, path.string(), ": tensor \"", e.name, "\" has a negative dimension");
+      n *= static_cast<uint64_t>(d);
+    }
+    header[e.name] = {{"dtype", DtypeFromScalarType(e.dtype)}, {"shape", e.shape},
+                      {"data_offsets", {offset, offset + n}}};
     offset += n;
-    data.push_back(std::move(c));
+    sizes.push_back(n);
   }
   std::string json = header.dump();
   json.append((8 - json.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
@@ -250,8 +251,29 @@ void WriteSafetensors(const std::filesystem::path& path,
   AtomicFile out(path);
   out.Write(len, 8);
   out.Write(json.data(), json.size());
-  for (const at::Tensor& c : data) out.Write(c.data_ptr(), c.nbytes());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const at::Tensor t = make(i);
+    QMOE_CHECK(t.defined(), path.string(), ": tensor \"", entries[i].name, "\" is undefined");
+    const at::Tensor c = t.to(at::kCPU).contiguous();
+    QMOE_CHECK(c.scalar_type() == entries[i].dtype && c.sizes().vec() == entries[i].shape, path.string(),
+               ": tensor \"", entries[i].name, "\" was announced as ", DtypeFromScalarType(entries[i].dtype),
+               " ", nlohmann::json(entries[i].shape).dump(), " but is ", DtypeFromScalarType(c.scalar_type()), " ",
+               nlohmann::json(c.sizes().vec()).dump());
+    out.Write(c.data_ptr(), sizes[i]);
+  }
   out.Commit();
+}
+
+void WriteSafetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<SafetensorsEntry> entries;
+  entries.reserve(tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    QMOE_CHECK(tensor.defined(), path.string(), ": tensor \"", name, "\" is undefined");
+    entries.push_back({name, tensor.scalar_type(), tensor.sizes().vec()});
+  }
+  WriteSafetensorsStreaming(path, entries, [&](size_t i) { return tensors[i].second; }, metadata);
 }
 
 }  // namespace qmoe

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,5 +54,19 @@ class SafetensorsFile final : public TensorFile {
 void WriteSafetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+// One tensor announced to WriteSafetensorsStreaming before its data exists.
+struct SafetensorsEntry {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> shape;
+};
+
+// The same file format and atomicity, but `make(i)` produces entries[i] only when its bytes are
+// written, in order, so at most one tensor is in memory (qmoe synth writes 2 GB shards this way).
+// A produced tensor whose dtype or shape differs from its entry is an error.
+void WriteSafetensorsStreaming(const std::filesystem::path& path, const std::vector<SafetensorsEntry>& entries,
+                               const std::function<at::Tensor(size_t)>& make,
+                               const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace qmoe
