@@ -11,6 +11,7 @@
 #include "framework/core/strings.h"
 #include "framework/data/samples.h"
 #include "framework/model/switch_config.h"
+#include "framework/results/paper_reference.h"
 #include "framework/results/results_db.h"
 
 namespace qmoe {
@@ -36,6 +37,13 @@ double CardBaselineLoss(const PointPlan& plan, double validation_samples) {
   return n == validation_samples ? card["aggregate"].value("loss_nats", NAN) : NAN;
 }
 
+// The paper's Table 6 value of `metric` for `model` (QMoE dict), NaN when the paper has none.
+double PaperTable6(const std::string& model, const std::string& metric) {
+  for (const ReferenceResult& r : PaperReferenceResults())
+    if (r.table_name == "Table 6" && r.model == model && r.method == "qmoe-dict" && r.metric == metric) return r.value;
+  return NAN;
+}
+
 }  // namespace
 
 void PrintRunSummary(const PointPlan& plan, std::ostream& out) {
@@ -58,6 +66,12 @@ void PrintRunSummary(const PointPlan& plan, std::ostream& out) {
   out << std::setprecision(3) << "  bits per parameter " << expert_bits << " experts, " << bits
       << " whole model; " << std::setprecision(1) << 16.0 / bits << "x smaller than bf16 ("
       << 16.0 / expert_bits << "x for the experts)\n";
+  const std::string name = ModelOf(plan).name;
+  const double paper_moe = PaperTable6(name, "moe_only_rate"), paper_full = PaperTable6(name, "full_rate");
+  if ((plan.method == "dict" || plan.method == "rans") && !std::isnan(paper_moe) && !std::isnan(paper_full))
+    out << std::setprecision(3) << "  paper (Table 6)    " << 16.0 / paper_moe << " experts, " << 16.0 / paper_full
+        << " whole model; " << std::setprecision(2) << paper_full << "x (" << paper_moe << "x for the experts), "
+        << "QMoE dict on the trained " << name << "\n";
   out << "  time               " << std::setprecision(0) << get("wall_seconds") << " s\n";
   if (expert_bits >= 1.0 && (plan.method == "dict" || plan.method == "rans")) {
     out << "  why not below 1 bit: this model's experts are " << ModelOf(plan).d_model << "x"

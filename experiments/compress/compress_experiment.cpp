@@ -62,7 +62,8 @@ int64_t RequestedCalibration(const CompressExperiment::Params& p, const SwitchCo
                      " asks for ", asked, " calibration samples, but the calibration split of [",
                      dp.calibration_domains, "] yields only ", available,
                      ". Set experiment.allow_capped=true to run with all ", available,
-                     " (qmoe report marks such cells as capped), or ask for fewer"));
+                     " (qmoe report marks such cells as capped), or ask for fewer with experiment.calibration_samples=N "
+                     "(qmoe report cost --samples N projects the time)"));
 }
 
 struct CompressData {
