@@ -9,9 +9,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${QMOE_FUZZ_SECONDS:-30}
 build=$root/build/fuzz
 command -v clang++ >/dev/null || { echo "fuzz_ci: clang++ not found (apt-get install clang libclang-rt-dev)"; exit 1; }
+# compressed_fuzz links the method and kernel libraries of the gcc build (fuzz/README.md): built and
+# run when build/release holds them, as it does after the README's commands.
+gcc_build=$root/build/release
+gcc_flag=() extra=()
+if [[ -f $gcc_build/serving/libqmoe_serving.a ]]; then gcc_flag=(-DQMOE_FUZZ_GCC_BUILD="$gcc_build") extra=(compressed_fuzz)
+else echo "fuzz_ci: no gcc build at $gcc_build: compressed_fuzz skipped"; fi
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQMOE_FUZZ=ON \
-  -DQMOE_CUDA=OFF -DQMOE_BUILD_TESTS=OFF -DQMOE_BUILD_BENCH=OFF >/dev/null
-targets=(safetensors_fuzz pickle_fuzz hf_config_fuzz config_fuzz results_shard_fuzz codec_decode_fuzz)
+  -DQMOE_CUDA=OFF -DQMOE_BUILD_TESTS=OFF -DQMOE_BUILD_BENCH=OFF "${gcc_flag[@]}" >/dev/null
+targets=(safetensors_fuzz pickle_fuzz hf_config_fuzz config_fuzz results_shard_fuzz codec_decode_fuzz "${extra[@]}")
 cmake --build "$build" -j 2 --target "${targets[@]}"
 export LSAN_OPTIONS=suppressions=$root/fuzz/lsan.supp
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -20,8 +20,8 @@ Field FromVector(const std::vector<T>& v, FieldType type) {
 }
 
 template <class T>
-std::span<const T> Read(const FieldViews& p, const std::string& field, const std::string& what, int64_t numel,
-                        FieldType type) {
+FieldArray<T> Read(const FieldViews& p, const std::string& field, const std::string& what, int64_t numel,
+                   FieldType type) {
   auto it = p.find(field);
   QMOE_CHECK(it != p.end(), what, ": packed field '", field, "' is missing");
   const FieldView& f = it->second;
@@ -52,16 +52,16 @@ FieldViews ViewsOf(const Fields& fields) {
   return v;
 }
 
-std::span<const uint16_t> ReadI16(const FieldViews& p, const std::string& field, const std::string& what,
-                                  int64_t numel) {
+FieldArray<uint16_t> ReadI16(const FieldViews& p, const std::string& field, const std::string& what,
+                             int64_t numel) {
   return Read<uint16_t>(p, field, what, numel, FieldType::kI16);
 }
-std::span<const int32_t> ReadI32(const FieldViews& p, const std::string& field, const std::string& what,
-                                 int64_t numel) {
+FieldArray<int32_t> ReadI32(const FieldViews& p, const std::string& field, const std::string& what,
+                            int64_t numel) {
   return Read<int32_t>(p, field, what, numel, FieldType::kI32);
 }
-std::span<const uint16_t> ReadBf16(const FieldViews& p, const std::string& field, const std::string& what,
-                                   int64_t numel) {
+FieldArray<uint16_t> ReadBf16(const FieldViews& p, const std::string& field, const std::string& what,
+                              int64_t numel) {
   return Read<uint16_t>(p, field, what, numel, FieldType::kBf16);
 }
 

@@ -5,8 +5,8 @@
 // naming `what` and the field.
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <map>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -38,12 +38,25 @@ struct FieldView {
 using FieldViews = std::map<std::string, FieldView>;
 FieldViews ViewsOf(const Fields& f);
 
+// A read-only run of a field's elements: the part of std::span the codecs use, kept C++17 because
+// the clang fuzz build compiles this header (through LibTorch's) as C++17 (fuzz/README.md).
+template <class T>
+struct FieldArray {
+  const T* ptr = nullptr;
+  size_t n = 0;
+  const T* data() const { return ptr; }
+  size_t size() const { return n; }
+  const T* begin() const { return ptr; }
+  const T* end() const { return ptr + n; }
+  const T& operator[](size_t i) const { return ptr[i]; }
+};
+
 // Readers: the field must exist and be 1-D of the type (with `numel` entries when >= 0).
-std::span<const uint16_t> ReadI16(const FieldViews& p, const std::string& field, const std::string& what,
-                                  int64_t numel = -1);
-std::span<const int32_t> ReadI32(const FieldViews& p, const std::string& field, const std::string& what,
-                                 int64_t numel = -1);
-std::span<const uint16_t> ReadBf16(const FieldViews& p, const std::string& field, const std::string& what,
-                                   int64_t numel = -1);
+FieldArray<uint16_t> ReadI16(const FieldViews& p, const std::string& field, const std::string& what,
+                             int64_t numel = -1);
+FieldArray<int32_t> ReadI32(const FieldViews& p, const std::string& field, const std::string& what,
+                            int64_t numel = -1);
+FieldArray<uint16_t> ReadBf16(const FieldViews& p, const std::string& field, const std::string& what,
+                              int64_t numel = -1);
 
 }  // namespace qmoe::ternary
