@@ -3,9 +3,11 @@
 #include "framework/config/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "framework/core/error.h"
 
@@ -162,6 +164,18 @@ TEST(Compose, MalformedYamlNamesFileLineColumn) {
   EXPECT_HAS(m, "malformed/method/broken.yaml:3:16: malformed YAML");
   // The broken file is not read when another option is chosen.
   EXPECT_EQ(Get(ComposeConfig(kData / "malformed", {"method=ok"}), "method", "name"), "ok");
+}
+
+// A tagged scalar ("!x ~") read differently from what the canonical writer gives back (found by
+// fuzz/config_fuzz, kept as corpus/config_fuzz/regression_yaml_tag): tags are refused.
+TEST(Compose, YamlTagsAreRefusedNamingFileAndLine) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("qmoe_cfg_tag_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.yaml") << "seed: 1\nname: !x ~\n";
+  const std::string m = ErrorOf([&] { ComposeConfig(dir, {}); });
+  std::filesystem::remove_all(dir);
+  EXPECT_HAS(m, "config.yaml:2: YAML tag '!x' is not supported");
 }
 
 TEST(Compose, MissingDirOrPrimary) {

@@ -70,6 +70,10 @@ CfgNode FromYamlCapped(const YAML::Node& y, const std::string& origin, size_t de
   QMOE_CHECK(++*nodes <= kMaxConfigNodes && depth <= kMaxConfigDepth, origin, ": the YAML expands to more than ",
              kMaxConfigNodes, " nodes or nests deeper than ", kMaxConfigDepth,
              " levels (aliases of aliases, or an alias inside its own anchor?)");
+  // Only untagged nodes ("?" plain, "!" quoted): a tag such as "!x ~" would make a scalar's meaning
+  // differ between this reader and the canonical writer (found by fuzz/config_fuzz).
+  QMOE_CHECK(y.Tag().empty() || y.Tag() == "?" || y.Tag() == "!", origin, ":", y.Mark().line + 1, ": YAML tag '",
+             y.Tag(), "' is not supported in configs; write the value without a tag");
   CfgNode n;
   n.origin = origin;
   switch (y.Type()) {
