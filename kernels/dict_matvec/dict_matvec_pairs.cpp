@@ -2,18 +2,19 @@
 // a byte per ternary pair, then multiplied densely with level selection by a permute.
 //
 // Why: the window forms (dict_matvec_simd.cpp) spend a 32-lane window on every codeword although a
-// codeword covers 17 columns on average, and they extract symbol masks per codeword. Here:
+// codeword covers ~23 columns on average, and they extract symbol masks per codeword. Here:
 // 1. Decode (per codeword, ~6 scalar/vector uops, no shifts or masks): a kernel-side table `pt`
 //    (built once from `dec`, 16 bytes per codeword) holds byte p = first symbol | second symbol << 2
 //    for pair p < n, zeros for p in [n, 15), and n in byte 15. The row decoder stores the 16 bytes
 //    at the row's pair cursor and advances it by n (the next store overwrites the tail), so the
 //    row's pairs land contiguously in an L1 buffer of cols/2 bytes.
-// 2. Dense pass (per 16 or 32 columns): the pair bytes are zero-extended to 32-bit lanes; the byte
-//    (even column: its bits 1:0) and the byte >> 2 (odd column) index a level vector
-//    L[i] = level(i mod 4) = [0, min, max, 0, 0, min, max, 0, ...] through vpermps (which reads
-//    only the low 3 or 4 index bits), which yields the weights directly; an FMA with x
-//    in "even/odd" order (each block of 2V columns stored as its V even then V odd columns, V the
-//    lane count; done once per call in scratch) accumulates. Every column is visited once.
+// 2. Dense pass (per 8V columns, V = lanes): one load of 4V pair bytes as V 32-bit lanes; eight
+//    shifts of it (Shift(q) below) put each column's symbol in the low bits of a lane, and vpermps
+//    with the level vector L = [0, min, max, 0, 0, min, max, 0, ...] (it reads only the low 3 or 4
+//    index bits, and L repeats every 4) turns them into weights; an FMA with x, stored once per call
+//    in the matching "sliced" order, accumulates. Every column is visited once.
+// k = 1: row r's dense pass runs while row r + 1 is decoded (a few codewords per block) and the
+// table entries of row r + 2 are prefetched, so loads, stores, shuffles and FMAs overlap.
 // Batch k >= 2: two rows per pass share each x load, tokens in blocks of KB registers.
 // Numerics: products w*x are exact in fp32 (bf16 level times bf16-valued x), sums are fp32 in a
 // blocked order (the tolerance of the fp32-accumulating paths covers any order).
@@ -23,6 +24,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "codecs/dict/dict_format.h"
@@ -75,8 +78,8 @@ inline float MaxOf(const DictView& m, int64_t r) {
   return Bf16BitsToFloat(m.minmax[2 * r + 1].bits);
 }
 
-// Row r's pairs into buf (byte p = pair p), then 16 zero bytes: the dense pass reads whole blocks
-// (up to 15 bytes past the last pair) and must see symbol 0 there. buf: cols/2 + 48 bytes.
+// Row r's pairs into buf (byte p = pair p), then 16 zero bytes (the bf16dot pass reads whole
+// blocks, up to 15 bytes past the last pair, and must see symbol 0 there). buf: cols/2 + 48 bytes.
 QMOE_AVX2 inline void DecodeRowPairs(const DictView& m, const uint8_t* pt, int64_t r, uint8_t* buf) {
   const uint16_t* code = m.codes + m.row_off[r];
   const int64_t nc = m.row_off[r + 1] - m.row_off[r];
@@ -104,129 +107,231 @@ QMOE_AVX2 inline void DecodeRowPairs(const DictView& m, const uint8_t* pt, int64
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_setzero_si128());
 }
 
-// x rows (stride xstride, zero past cols) into even/odd order in blocks of 2V columns:
-// out[j*ostride + 2V*b + i] = x[2V*b + 2i], out[... + V + i] = x[2V*b + 2i + 1]. ostride = cols
-// rounded up to 2V; columns past cols read x's zero padding (xstride >= cols + 32 >= ostride).
-float* EvenOddX(const float* x, int64_t xstride, int64_t k, int64_t cols, int v, int64_t* ostride) {
-  const int64_t s = (cols + 2 * v - 1) / (2 * v) * (2 * v);
-  thread_local std::vector<float> buf;
-  buf.resize(size_t(s * k + 16));
-  float* out = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
-  for (int64_t j = 0; j < k; ++j)
-    for (int64_t b = 0; b < s; b += 2 * v)
-      for (int i = 0; i < v; ++i) {
-        out[j * s + b + i] = x[j * xstride + b + 2 * i];
-        out[j * s + b + v + i] = x[j * xstride + b + 2 * i + 1];
-      }
-  *ostride = s;
-  return out;
-}
-
-// Pair buffers of `n` rows, 64-byte aligned, per thread.
+// Pair buffers of `n` rows, 64-byte aligned, per thread: cols/2 pair bytes, the 15 bytes a last
+// 16-byte store writes past them and a zero tail of up to 64 bytes.
 uint8_t* RowBuffers(int64_t cols, int n, int64_t* stride) {
-  *stride = (cols / 2 + 48 + 63) & ~int64_t{63};
+  *stride = (cols / 2 + 160 + 63) & ~int64_t{63};
   thread_local std::vector<uint8_t> buf;
   buf.resize(size_t(*stride * n + 64));
   return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
 }
 
-// ---------------------------------------------------------------- AVX-512 (V = 16, blocks of 32)
+// A row being decoded a few codewords at a time while the previous row's dense pass runs (the two
+// use different ports: loads and stores here, shuffles and FMAs there; a whole-row decode followed
+// by a whole-row pass leaves each waiting for the other).
+struct RowDecoder {
+  const uint16_t* code = nullptr;
+  int64_t left = 0;  // codewords not yet decoded
+  uint8_t* p = nullptr;
+};
+
+inline RowDecoder StartRow(const DictView& m, int64_t r, uint8_t* buf) {
+  return {m.codes + m.row_off[r], m.row_off[r + 1] - m.row_off[r], buf};
+}
+
+QMOE_AVX2 inline void Decode1(RowDecoder& d, const uint8_t* pt) {
+  const uint8_t* e = pt + 16 * size_t(*d.code++);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d.p), _mm_load_si128(reinterpret_cast<const __m128i*>(e)));
+  d.p += e[15];
+  --d.left;
+}
+
+// Four codewords (d.left >= 4), their codes read in one load.
+QMOE_AVX2 inline void Decode4(RowDecoder& d, const uint8_t* pt) {
+  uint64_t c4;
+  std::memcpy(&c4, d.code, 8);
+  const uint8_t* e0 = pt + 16 * (c4 & 0xffff);
+  const uint8_t* e1 = pt + 16 * ((c4 >> 16) & 0xffff);
+  const uint8_t* e2 = pt + 16 * ((c4 >> 32) & 0xffff);
+  const uint8_t* e3 = pt + 16 * (c4 >> 48);
+  uint8_t* p = d.p;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e0)));
+  p += e0[15];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e1)));
+  p += e1[15];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e2)));
+  p += e2[15];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e3)));
+  d.p = p + e3[15];
+  d.code += 4;
+  d.left -= 4;
+}
+
+// Prefetches the table entries of four codewords (d.left >= 4) and moves past them: run over the
+// row after next, so that its decode, one row later, finds them in cache (code use is flat over
+// the table, so most entries would otherwise come from L3, and a waiting load holds up retirement).
+QMOE_AVX2 inline void Prefetch4(RowDecoder& d, const uint8_t* pt) {
+  uint64_t c4;
+  std::memcpy(&c4, d.code, 8);
+  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * (c4 & 0xffff)), _MM_HINT_T1);
+  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * ((c4 >> 16) & 0xffff)), _MM_HINT_T1);
+  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * ((c4 >> 32) & 0xffff)), _MM_HINT_T1);
+  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * (c4 >> 48)), _MM_HINT_T1);
+  d.code += 4;
+  d.left -= 4;
+}
+
+// The rest of the row, then a zero tail of 64 bytes (a dense block reads up to 63 bytes past the
+// row's last pair and must see symbol 0 there).
+QMOE_AVX2 inline void FinishRow(RowDecoder& d, const uint8_t* pt) {
+  while (d.left >= 4) Decode4(d, pt);
+  while (d.left > 0) Decode1(d, pt);
+  const __m256i z = _mm256_setzero_si256();
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d.p), z);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d.p + 32), z);
+}
+
+// The dense passes read a row's pair bytes as 32-bit lanes: lane i of a block of 4V pair bytes
+// (V lanes) holds pairs 4i..4i+3, and lane >> Shift(q), q = 0..7, has in its low two bits the
+// symbol of column 8i + q of the block's 8V columns (q = 2j + t: pair 4i + j, symbol t). The
+// permutes read only the low 3 (AVX2) or 4 (AVX-512) index bits, and the level vector repeats
+// every 4 lanes, so the bits above the symbol do not matter. x is stored to match ("sliced"):
+// within each block of 8V columns, vector q holds columns 8i + q, i = 0..V-1.
+constexpr int Shift(int q) { return 8 * (q / 2) + 2 * (q % 2); }
+
+// x rows (stride xstride, cols valid) into sliced order, zero past cols; ostride = cols rounded
+// up to 8V.
+float* SlicedX(const float* x, int64_t xstride, int64_t k, int64_t cols, int v, int64_t* ostride) {
+  const int64_t blk = 8 * v;
+  const int64_t s = (cols + blk - 1) / blk * blk;
+  thread_local std::vector<float> buf;
+  buf.resize(size_t(s * k + 16));
+  float* out = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t b = 0; b < s; b += blk)
+      for (int q = 0; q < 8; ++q)
+        for (int i = 0; i < v; ++i) {
+          const int64_t c = b + 8 * i + q;
+          out[j * s + b + q * v + i] = c < cols ? x[j * xstride + c] : 0.0f;
+        }
+  *ostride = s;
+  return out;
+}
+
+// Expands F(0); ...; F(7) (the shift counts must be immediates, and a lambda would not carry the
+// kernels' target attributes).
+#define QMOE_EACH_SLICE(F) F(0); F(1); F(2); F(3); F(4); F(5); F(6); F(7)
+
+// ---------------------------------------------------------------- AVX-512 (V = 16, blocks of 128)
 
 QMOE_AVX512 inline __m512 Levels512(const DictView& m, int64_t r) {
   const float a = MinOf(m, r), b = MaxOf(m, r);
   return _mm512_setr_ps(0.0f, a, b, 0, 0, a, b, 0, 0, a, b, 0, 0, a, b, 0);
 }
 
-QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float* xe, float* y) {
+template <int Q>
+QMOE_AVX512 inline __m512i Slice512(__m512i p) {
+  if constexpr (Q == 0) return p;
+  else return _mm512_srli_epi32(p, Shift(Q));
+}
+
+// k = 1: the dense pass of row r runs while row r + 1 is decoded, 8 codewords per block (a block
+// of 128 columns holds ~7.5 codewords at the dictionary's usual rate).
+QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float* xs, float* y) {
   int64_t bs;
-  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
-  const int64_t nb = (m.cols + 31) / 32;  // 32-column blocks (16 pair bytes each)
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  const int64_t nb = (m.cols + 127) / 128;
+  RowDecoder d = StartRow(m, 0, buf);
+  FinishRow(d, pt);
   for (int64_t r = 0; r < m.rows; ++r) {
-    DecodeRowPairs(m, pt, r, buf);
+    const uint8_t* cur = buf + bs * (r & 1);
+    d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
+    RowDecoder pf = r + 2 < m.rows ? StartRow(m, r + 2, nullptr) : RowDecoder{};
     const __m512 lv = Levels512(m, r);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-      const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
-      const __m512i p1 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b + 16)));
-      a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
-      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
-      a2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p1, lv), _mm512_load_ps(xe + 32 * b + 32), a2);
-      a3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p1, 2), lv), _mm512_load_ps(xe + 32 * b + 48), a3);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m512i p = _mm512_load_si512(cur + 64 * b);
+      const float* x = xs + 128 * b;
+#define QMOE_SLICE(q) \
+  acc[q % 4] = _mm512_fmadd_ps(_mm512_permutexvar_ps(Slice512<q>(p), lv), _mm512_load_ps(x + 16 * q), acc[q % 4])
+      QMOE_EACH_SLICE(QMOE_SLICE);
+#undef QMOE_SLICE
+      if (d.left >= 8) {
+        Decode4(d, pt);
+        Decode4(d, pt);
+      }
+      if (pf.left >= 8) {
+        Prefetch4(pf, pt);
+        Prefetch4(pf, pt);
+      }
     }
-    if (b < nb) {
-      const __m512i p0 = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(buf + 16 * b)));
-      a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(p0, lv), _mm512_load_ps(xe + 32 * b), a0);
-      a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(p0, 2), lv), _mm512_load_ps(xe + 32 * b + 16), a1);
-    }
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    if (r + 1 < m.rows) FinishRow(d, pt);
   }
 }
 
-// R rows (pair buffers bufs[i]) times KB tokens (xe rows of stride xs): y[j*rows + r0 + i].
+// Slice Q of one block for R rows and KB tokens (x: the block in the first token's row).
+template <int Q, int R, int KB>
+QMOE_AVX512 inline void SliceFmaAvx512(const __m512i* p, const __m512* lv, const float* x, int64_t xstr,
+                                       __m512 (*acc)[KB]) {
+  __m512 w[R];
+  for (int i = 0; i < R; ++i) w[i] = _mm512_permutexvar_ps(Slice512<Q>(p[i]), lv[i]);
+  for (int j = 0; j < KB; ++j) {
+    const __m512 xv = _mm512_load_ps(x + j * xstr + 16 * Q);
+    for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(w[i], xv, acc[i][j]);
+  }
+}
+
+// R rows (pair buffers bufs[i]) times KB tokens (xs rows of stride xstr): y[j*rows + r0 + i].
 template <int R, int KB>
-QMOE_AVX512 void PairsBlockAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe,
-                                  int64_t xs, int64_t nb, float* y) {
+QMOE_AVX512 void PairsBlockAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs,
+                                  int64_t xstr, int64_t nb, float* y) {
   __m512 lv[R], acc[R][KB];
   for (int i = 0; i < R; ++i) {
     lv[i] = Levels512(m, r0 + i);
     for (int j = 0; j < KB; ++j) acc[i][j] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; ++b) {
-    __m512 we[R], wo[R];
-    for (int i = 0; i < R; ++i) {
-      const __m512i p = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(bufs[i] + 16 * b)));
-      we[i] = _mm512_permutexvar_ps(p, lv[i]);
-      wo[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(p, 2), lv[i]);
-    }
-    for (int j = 0; j < KB; ++j) {
-      const __m512 xa = _mm512_load_ps(xe + j * xs + 32 * b), xb = _mm512_load_ps(xe + j * xs + 32 * b + 16);
-      for (int i = 0; i < R; ++i) acc[i][j] = _mm512_fmadd_ps(wo[i], xb, _mm512_fmadd_ps(we[i], xa, acc[i][j]));
-    }
+    __m512i p[R];
+    for (int i = 0; i < R; ++i) p[i] = _mm512_load_si512(bufs[i] + 64 * b);
+    const float* x = xs + 128 * b;
+#define QMOE_SLICE(q) SliceFmaAvx512<q, R, KB>(p, lv, x, xstr, acc)
+    QMOE_EACH_SLICE(QMOE_SLICE);
+#undef QMOE_SLICE
   }
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
 template <int R>
-QMOE_AVX512 void PairsTokensAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe,
-                                   int64_t xs, int64_t k, int64_t nb, float* y) {
-  constexpr int kMax = 8;  // R*kMax accumulators + 2R weights + R levels <= 32 registers
+QMOE_AVX512 void PairsTokensAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs,
+                                   int64_t xstr, int64_t k, int64_t nb, float* y) {
+  constexpr int kMax = 8;  // R*kMax accumulators + R weights, pair vectors and levels <= 32 registers
   int64_t j0 = 0;
-  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx512<R, kMax>(m, r0, bufs, xe + j0 * xs, xs, nb, y + j0 * m.rows);
-  const float* xr = xe + j0 * xs;
+  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx512<R, kMax>(m, r0, bufs, xs + j0 * xstr, xstr, nb, y + j0 * m.rows);
+  const float* xr = xs + j0 * xstr;
   float* yr = y + j0 * m.rows;
   switch (k - j0) {
     case 0: break;
-    case 1: PairsBlockAvx512<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 2: PairsBlockAvx512<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 3: PairsBlockAvx512<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 4: PairsBlockAvx512<R, 4>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 5: PairsBlockAvx512<R, 5>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 6: PairsBlockAvx512<R, 6>(m, r0, bufs, xr, xs, nb, yr); break;
-    default: PairsBlockAvx512<R, 7>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 1: PairsBlockAvx512<R, 1>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 2: PairsBlockAvx512<R, 2>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 3: PairsBlockAvx512<R, 3>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 4: PairsBlockAvx512<R, 4>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 5: PairsBlockAvx512<R, 5>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 6: PairsBlockAvx512<R, 6>(m, r0, bufs, xr, xstr, nb, yr); break;
+    default: PairsBlockAvx512<R, 7>(m, r0, bufs, xr, xstr, nb, yr); break;
   }
 }
 
-QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const float* xe, int64_t xs, int64_t k,
+QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const float* xs, int64_t xstr, int64_t k,
                                   float* y) {
   int64_t bs;
   uint8_t* buf = RowBuffers(m.cols, 2, &bs);
   uint8_t* bufs[2] = {buf, buf + bs};
-  const int64_t nb = (m.cols + 31) / 32;
+  const int64_t nb = (m.cols + 127) / 128;
   int64_t r = 0;
-  for (; r + 2 <= m.rows; r += 2) {
-    DecodeRowPairs(m, pt, r, bufs[0]);
-    DecodeRowPairs(m, pt, r + 1, bufs[1]);
-    PairsTokensAvx512<2>(m, r, bufs, xe, xs, k, nb, y);
-  }
-  if (r < m.rows) {
-    DecodeRowPairs(m, pt, r, bufs[0]);
-    PairsTokensAvx512<1>(m, r, bufs, xe, xs, k, nb, y);
+  for (; r < m.rows; r += 2) {
+    const int n = r + 2 <= m.rows ? 2 : 1;
+    for (int i = 0; i < n; ++i) {
+      RowDecoder d = StartRow(m, r + i, bufs[i]);
+      FinishRow(d, pt);
+    }
+    if (n == 2) PairsTokensAvx512<2>(m, r, bufs, xs, xstr, k, nb, y);
+    else PairsTokensAvx512<1>(m, r, bufs, xs, xstr, k, nb, y);
   }
 }
 
-// ---------------------------------------------------------------- AVX2 (V = 8, blocks of 16)
+// ---------------------------------------------------------------- AVX2 (V = 8, blocks of 64)
 
 QMOE_AVX2 inline __m256 Levels256(const DictView& m, int64_t r) {
   const float a = MinOf(m, r), b = MaxOf(m, r);
@@ -240,94 +345,103 @@ QMOE_AVX2 inline float HSum256(__m256 s) {
   return _mm_cvtss_f32(q);
 }
 
-// 8 pair bytes -> 8 lanes (vpermps reads index bits 2:0: the first symbol, then >> 2 the second).
-QMOE_AVX2 inline __m256i PairLanes256(const uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+template <int Q>
+QMOE_AVX2 inline __m256i Slice256(__m256i p) {
+  if constexpr (Q == 0) return p;
+  else return _mm256_srli_epi32(p, Shift(Q));
 }
 
-QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xe, float* y) {
+// k = 1, as Pairs1Avx512: 4 codewords of the next row per block of 64 columns.
+QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xs, float* y) {
   int64_t bs;
-  uint8_t* buf = RowBuffers(m.cols, 1, &bs);
-  const int64_t nb = (m.cols + 15) / 16;  // 16-column blocks (8 pair bytes each)
+  uint8_t* buf = RowBuffers(m.cols, 2, &bs);
+  const int64_t nb = (m.cols + 63) / 64;
+  RowDecoder d = StartRow(m, 0, buf);
+  FinishRow(d, pt);
   for (int64_t r = 0; r < m.rows; ++r) {
-    DecodeRowPairs(m, pt, r, buf);
+    const uint8_t* cur = buf + bs * (r & 1);
+    d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
+    RowDecoder pf = r + 2 < m.rows ? StartRow(m, r + 2, nullptr) : RowDecoder{};
     const __m256 lv = Levels256(m, r);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-      const __m256i p0 = PairLanes256(buf + 8 * b), p1 = PairLanes256(buf + 8 * b + 8);
-      a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
-      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
-      a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p1), _mm256_load_ps(xe + 16 * b + 16), a2);
-      a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p1, 2)), _mm256_load_ps(xe + 16 * b + 24), a3);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i p = _mm256_load_si256(reinterpret_cast<const __m256i*>(cur + 32 * b));
+      const float* x = xs + 64 * b;
+#define QMOE_SLICE(q) \
+  acc[q % 4] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, Slice256<q>(p)), _mm256_load_ps(x + 8 * q), acc[q % 4])
+      QMOE_EACH_SLICE(QMOE_SLICE);
+#undef QMOE_SLICE
+      if (d.left >= 4) Decode4(d, pt);
+      if (pf.left >= 4) Prefetch4(pf, pt);
     }
-    if (b < nb) {
-      const __m256i p0 = PairLanes256(buf + 8 * b);
-      a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, p0), _mm256_load_ps(xe + 16 * b), a0);
-      a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(lv, _mm256_srli_epi32(p0, 2)), _mm256_load_ps(xe + 16 * b + 8), a1);
-    }
-    y[r] = HSum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    y[r] = HSum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    if (r + 1 < m.rows) FinishRow(d, pt);
+  }
+}
+
+template <int Q, int R, int KB>
+QMOE_AVX2 inline void SliceFmaAvx2(const __m256i* p, const __m256* lv, const float* x, int64_t xstr,
+                                   __m256 (*acc)[KB]) {
+  __m256 w[R];
+  for (int i = 0; i < R; ++i) w[i] = _mm256_permutevar8x32_ps(lv[i], Slice256<Q>(p[i]));
+  for (int j = 0; j < KB; ++j) {
+    const __m256 xv = _mm256_load_ps(x + j * xstr + 8 * Q);
+    for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(w[i], xv, acc[i][j]);
   }
 }
 
 template <int R, int KB>
-QMOE_AVX2 void PairsBlockAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe, int64_t xs,
+QMOE_AVX2 void PairsBlockAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs, int64_t xstr,
                               int64_t nb, float* y) {
-  __m256 acc[R][KB];
-  for (int i = 0; i < R; ++i)
+  __m256 acc[R][KB], lv[R];
+  for (int i = 0; i < R; ++i) {
+    lv[i] = Levels256(m, r0 + i);
     for (int j = 0; j < KB; ++j) acc[i][j] = _mm256_setzero_ps();
-  __m256 lv[R];
-  for (int i = 0; i < R; ++i) lv[i] = Levels256(m, r0 + i);
+  }
   for (int64_t b = 0; b < nb; ++b) {
-    __m256 we[R], wo[R];
-    for (int i = 0; i < R; ++i) {
-      const __m256i p = PairLanes256(bufs[i] + 8 * b);
-      we[i] = _mm256_permutevar8x32_ps(lv[i], p);
-      wo[i] = _mm256_permutevar8x32_ps(lv[i], _mm256_srli_epi32(p, 2));
-    }
-    for (int j = 0; j < KB; ++j) {
-      const __m256 xa = _mm256_load_ps(xe + j * xs + 16 * b), xb = _mm256_load_ps(xe + j * xs + 16 * b + 8);
-      for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(wo[i], xb, _mm256_fmadd_ps(we[i], xa, acc[i][j]));
-    }
+    __m256i p[R];
+    for (int i = 0; i < R; ++i) p[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bufs[i] + 32 * b));
+    const float* x = xs + 64 * b;
+#define QMOE_SLICE(q) SliceFmaAvx2<q, R, KB>(p, lv, x, xstr, acc)
+    QMOE_EACH_SLICE(QMOE_SLICE);
+#undef QMOE_SLICE
   }
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = HSum256(acc[i][j]);
 }
 
 template <int R>
-QMOE_AVX2 void PairsTokensAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xe, int64_t xs,
+QMOE_AVX2 void PairsTokensAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs, int64_t xstr,
                                int64_t k, int64_t nb, float* y) {
-  constexpr int kMax = 4;  // 2 rows: 8 accumulators + 4 weights + 2 levels + x of 16 registers
+  constexpr int kMax = 4;  // 2 rows: 8 accumulators + 2 each of pairs, weights, levels + x of 16 registers
   int64_t j0 = 0;
-  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx2<R, kMax>(m, r0, bufs, xe + j0 * xs, xs, nb, y + j0 * m.rows);
-  const float* xr = xe + j0 * xs;
+  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx2<R, kMax>(m, r0, bufs, xs + j0 * xstr, xstr, nb, y + j0 * m.rows);
+  const float* xr = xs + j0 * xstr;
   float* yr = y + j0 * m.rows;
   switch (k - j0) {
     case 0: break;
-    case 1: PairsBlockAvx2<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 2: PairsBlockAvx2<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
-    default: PairsBlockAvx2<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
+    case 1: PairsBlockAvx2<R, 1>(m, r0, bufs, xr, xstr, nb, yr); break;
+    case 2: PairsBlockAvx2<R, 2>(m, r0, bufs, xr, xstr, nb, yr); break;
+    default: PairsBlockAvx2<R, 3>(m, r0, bufs, xr, xstr, nb, yr); break;
   }
 }
 
-QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float* xe, int64_t xs, int64_t k,
+QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float* xs, int64_t xstr, int64_t k,
                               float* y) {
   int64_t bs;
   uint8_t* buf = RowBuffers(m.cols, 2, &bs);
   uint8_t* bufs[2] = {buf, buf + bs};
-  const int64_t nb = (m.cols + 15) / 16;
-  int64_t r = 0;
-  for (; r + 2 <= m.rows; r += 2) {
-    DecodeRowPairs(m, pt, r, bufs[0]);
-    DecodeRowPairs(m, pt, r + 1, bufs[1]);
-    PairsTokensAvx2<2>(m, r, bufs, xe, xs, k, nb, y);
-  }
-  if (r < m.rows) {
-    DecodeRowPairs(m, pt, r, bufs[0]);
-    PairsTokensAvx2<1>(m, r, bufs, xe, xs, k, nb, y);
+  const int64_t nb = (m.cols + 63) / 64;
+  for (int64_t r = 0; r < m.rows; r += 2) {
+    const int n = r + 2 <= m.rows ? 2 : 1;
+    for (int i = 0; i < n; ++i) {
+      RowDecoder d = StartRow(m, r + i, bufs[i]);
+      FinishRow(d, pt);
+    }
+    if (n == 2) PairsTokensAvx2<2>(m, r, bufs, xs, xstr, k, nb, y);
+    else PairsTokensAvx2<1>(m, r, bufs, xs, xstr, k, nb, y);
   }
 }
-
 
 // ---------------------------------------------------------------- AVX512_BF16 (blocks of 32)
 // The same pair bytes index a 16-entry table of bf16 weight PAIRS (T[s0 | s1 << 2] = level(s0) in the
@@ -475,9 +589,9 @@ void MatvecPairsAvx512(const DictView& m, const uint32_t* dec, const float* xpad
   if (m.rows == 0) return;
   const uint8_t* pt = PairTableFor(dec);
   int64_t xs;
-  const float* xe = EvenOddX(xpad, xstride, k, m.cols, 16, &xs);
-  if (k == 1) return Pairs1Avx512(m, pt, xe, y);
-  PairsBatchAvx512(m, pt, xe, xs, k, y);
+  const float* xsl = SlicedX(xpad, xstride, k, m.cols, 16, &xs);
+  if (k == 1) return Pairs1Avx512(m, pt, xsl, y);
+  PairsBatchAvx512(m, pt, xsl, xs, k, y);
 }
 
 void MatvecPairsAvx2(const DictView& m, const uint32_t* dec, const float* xpad, int64_t xstride, int64_t k,
@@ -485,9 +599,9 @@ void MatvecPairsAvx2(const DictView& m, const uint32_t* dec, const float* xpad, 
   if (m.rows == 0) return;
   const uint8_t* pt = PairTableFor(dec);
   int64_t xs;
-  const float* xe = EvenOddX(xpad, xstride, k, m.cols, 8, &xs);
-  if (k == 1) return Pairs1Avx2(m, pt, xe, y);
-  PairsBatchAvx2(m, pt, xe, xs, k, y);
+  const float* xsl = SlicedX(xpad, xstride, k, m.cols, 8, &xs);
+  if (k == 1) return Pairs1Avx2(m, pt, xsl, y);
+  PairsBatchAvx2(m, pt, xsl, xs, k, y);
 }
 
 }  // namespace qmoe::kernels::dict_matvec
