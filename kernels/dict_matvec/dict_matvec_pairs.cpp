@@ -13,8 +13,7 @@
 //    with the level vector L = [0, min, max, 0, 0, min, max, 0, ...] (it reads only the low 3 or 4
 //    index bits, and L repeats every 4) turns them into weights; an FMA with x, stored once per call
 //    in the matching "sliced" order, accumulates. Every column is visited once.
-// k = 1: row r's dense pass runs while row r + 1 is decoded (a few codewords per block) and the
-// table entries of row r + 2 are prefetched, so loads, stores, shuffles and FMAs overlap.
+// k = 1: row r's dense pass runs while row r + 1 is decoded, a few codewords per block.
 // Batch k >= 2: two rows per pass share each x load, tokens in blocks of KB registers.
 // Numerics: products w*x are exact in fp32 (bf16 level times bf16-valued x), sums are fp32 in a
 // blocked order (the tolerance of the fp32-accumulating paths covers any order).
@@ -157,20 +156,6 @@ QMOE_AVX2 inline void Decode4(RowDecoder& d, const uint8_t* pt) {
   d.left -= 4;
 }
 
-// Prefetches the table entries of four codewords (d.left >= 4) and moves past them: run over the
-// row after next, so that its decode, one row later, finds them in cache (code use is flat over
-// the table, so most entries would otherwise come from L3, and a waiting load holds up retirement).
-QMOE_AVX2 inline void Prefetch4(RowDecoder& d, const uint8_t* pt) {
-  uint64_t c4;
-  std::memcpy(&c4, d.code, 8);
-  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * (c4 & 0xffff)), _MM_HINT_T1);
-  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * ((c4 >> 16) & 0xffff)), _MM_HINT_T1);
-  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * ((c4 >> 32) & 0xffff)), _MM_HINT_T1);
-  _mm_prefetch(reinterpret_cast<const char*>(pt + 16 * (c4 >> 48)), _MM_HINT_T1);
-  d.code += 4;
-  d.left -= 4;
-}
-
 // The rest of the row, then a zero tail of 64 bytes (a dense block reads up to 63 bytes past the
 // row's last pair and must see symbol 0 there).
 QMOE_AVX2 inline void FinishRow(RowDecoder& d, const uint8_t* pt) {
@@ -236,7 +221,6 @@ QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float*
   for (int64_t r = 0; r < m.rows; ++r) {
     const uint8_t* cur = buf + bs * (r & 1);
     d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
-    RowDecoder pf = r + 2 < m.rows ? StartRow(m, r + 2, nullptr) : RowDecoder{};
     const __m512 lv = Levels512(m, r);
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; ++b) {
@@ -249,10 +233,6 @@ QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float*
       if (d.left >= 8) {
         Decode4(d, pt);
         Decode4(d, pt);
-      }
-      if (pf.left >= 8) {
-        Prefetch4(pf, pt);
-        Prefetch4(pf, pt);
       }
     }
     y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
@@ -361,7 +341,6 @@ QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xs,
   for (int64_t r = 0; r < m.rows; ++r) {
     const uint8_t* cur = buf + bs * (r & 1);
     d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
-    RowDecoder pf = r + 2 < m.rows ? StartRow(m, r + 2, nullptr) : RowDecoder{};
     const __m256 lv = Levels256(m, r);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; ++b) {
@@ -372,7 +351,6 @@ QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xs,
       QMOE_EACH_SLICE(QMOE_SLICE);
 #undef QMOE_SLICE
       if (d.left >= 4) Decode4(d, pt);
-      if (pf.left >= 4) Prefetch4(pf, pt);
     }
     y[r] = HSum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     if (r + 1 < m.rows) FinishRow(d, pt);
