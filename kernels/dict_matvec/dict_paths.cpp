@@ -46,6 +46,17 @@ const DictPath& FindDictPath(std::string_view name) {
 //   2080x6144  k=8    0.52  1.9         1.8     2.1           2.4
 // The pairs forms win at every point. avx512_bf16dot is within the noise of avx512_pairs (hot-cache
 // runs put it 5 % behind at k = 1), flushes subnormals and needs bf16-valued x, so it stays opt-in.
+// Later, with the sliced pairs forms, on an AMD EPYC Zen 4 VM (2 vCPUs, host-contended: the same
+// binary varies by up to 1.5x between runs; dict_paths_bench wall time, best of 3, G weights/s):
+//                     avx2  avx2_pairs  avx512  avx512_pairs  avx512_bf16dot
+//   768x3072   k=1    4.7   8.2         5.6     8.8           10.6
+//   768x3072   k=8    1.3   2.8         1.9     3.0            5.4
+//   2080x6144  k=1    4.6   9.6         6.0     9.1           11.3
+//   2080x6144  k=8    1.1   3.4         2.1     3.6            5.8
+// Zen 4 runs 512-bit vectors as two 256-bit halves, so avx2_pairs is as fast as avx512_pairs there;
+// avx512_bf16dot leads by 1.2x at k = 1 and 1.6-1.9x at k = 8 on this CPU but not on the Xeon
+// above, so the defaults stay the exact-product pairs forms (a default that depends on the CPU
+// model would make results differ in the last bits between machines of one ISA).
 const DictPath& DefaultDictPath(CpuIsa isa, int64_t /*k*/) {
   switch (isa) {
     case CpuIsa::kAvx512: return FindDictPath("avx512_pairs");
