@@ -197,6 +197,20 @@ float* SlicedX(const float* x, int64_t xstride, int64_t k, int64_t cols, int v, 
 // kernels' target attributes).
 #define QMOE_EACH_SLICE(F) F(0); F(1); F(2); F(3); F(4); F(5); F(6); F(7)
 
+// A block kernel for R rows and b tokens (x: the block's first token, rows of stride xstr).
+template <class X>
+using TokenBlockFn = void (*)(const DictView& m, int64_t r0, uint8_t* const* bufs, const X* x, int64_t xstr,
+                              int64_t nb, float* y);
+
+// k tokens through fns[b] (b tokens each; fns[0] unused): blocks of `most` tokens, then the rest.
+template <class X>
+void TokenBlocks(const TokenBlockFn<X>* fns, int most, const DictView& m, int64_t r0, uint8_t* const* bufs,
+                 const X* x, int64_t xstr, int64_t k, int64_t nb, float* y) {
+  int64_t j0 = 0;
+  for (; j0 + most <= k; j0 += most) fns[most](m, r0, bufs, x + j0 * xstr, xstr, nb, y + j0 * m.rows);
+  if (k > j0) fns[k - j0](m, r0, bufs, x + j0 * xstr, xstr, nb, y + j0 * m.rows);
+}
+
 // ---------------------------------------------------------------- AVX-512 (V = 16, blocks of 128)
 
 QMOE_AVX512 inline __m512 Levels512(const DictView& m, int64_t r) {
@@ -273,25 +287,12 @@ QMOE_AVX512 void PairsBlockAvx512(const DictView& m, int64_t r0, uint8_t* const*
     for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+
+// R*8 accumulators + R weights, pair vectors and levels <= 32 registers: up to 8 tokens per block.
 template <int R>
-QMOE_AVX512 void PairsTokensAvx512(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs,
-                                   int64_t xstr, int64_t k, int64_t nb, float* y) {
-  constexpr int kMax = 8;  // R*kMax accumulators + R weights, pair vectors and levels <= 32 registers
-  int64_t j0 = 0;
-  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx512<R, kMax>(m, r0, bufs, xs + j0 * xstr, xstr, nb, y + j0 * m.rows);
-  const float* xr = xs + j0 * xstr;
-  float* yr = y + j0 * m.rows;
-  switch (k - j0) {
-    case 0: break;
-    case 1: PairsBlockAvx512<R, 1>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 2: PairsBlockAvx512<R, 2>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 3: PairsBlockAvx512<R, 3>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 4: PairsBlockAvx512<R, 4>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 5: PairsBlockAvx512<R, 5>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 6: PairsBlockAvx512<R, 6>(m, r0, bufs, xr, xstr, nb, yr); break;
-    default: PairsBlockAvx512<R, 7>(m, r0, bufs, xr, xstr, nb, yr); break;
-  }
-}
+constexpr TokenBlockFn<float> kPairsBlocks512[] = {nullptr, PairsBlockAvx512<R, 1>, PairsBlockAvx512<R, 2>,
+                                                   PairsBlockAvx512<R, 3>, PairsBlockAvx512<R, 4>, PairsBlockAvx512<R, 5>,
+                                                   PairsBlockAvx512<R, 6>, PairsBlockAvx512<R, 7>, PairsBlockAvx512<R, 8>};
 
 QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const float* xs, int64_t xstr, int64_t k,
                                   float* y) {
@@ -306,8 +307,7 @@ QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const fl
       RowDecoder d = StartRow(m, r + i, bufs[i]);
       FinishRow(d, pt);
     }
-    if (n == 2) PairsTokensAvx512<2>(m, r, bufs, xs, xstr, k, nb, y);
-    else PairsTokensAvx512<1>(m, r, bufs, xs, xstr, k, nb, y);
+    TokenBlocks(n == 2 ? kPairsBlocks512<2> : kPairsBlocks512<1>, 8, m, r, bufs, xs, xstr, k, nb, y);
   }
 }
 
@@ -388,21 +388,11 @@ QMOE_AVX2 void PairsBlockAvx2(const DictView& m, int64_t r0, uint8_t* const* buf
     for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = HSum256(acc[i][j]);
 }
 
+
+// 2 rows: 8 accumulators + 2 each of pairs, weights, levels + x of 16 registers: up to 4 tokens.
 template <int R>
-QMOE_AVX2 void PairsTokensAvx2(const DictView& m, int64_t r0, uint8_t* const* bufs, const float* xs, int64_t xstr,
-                               int64_t k, int64_t nb, float* y) {
-  constexpr int kMax = 4;  // 2 rows: 8 accumulators + 2 each of pairs, weights, levels + x of 16 registers
-  int64_t j0 = 0;
-  for (; j0 + kMax <= k; j0 += kMax) PairsBlockAvx2<R, kMax>(m, r0, bufs, xs + j0 * xstr, xstr, nb, y + j0 * m.rows);
-  const float* xr = xs + j0 * xstr;
-  float* yr = y + j0 * m.rows;
-  switch (k - j0) {
-    case 0: break;
-    case 1: PairsBlockAvx2<R, 1>(m, r0, bufs, xr, xstr, nb, yr); break;
-    case 2: PairsBlockAvx2<R, 2>(m, r0, bufs, xr, xstr, nb, yr); break;
-    default: PairsBlockAvx2<R, 3>(m, r0, bufs, xr, xstr, nb, yr); break;
-  }
-}
+constexpr TokenBlockFn<float> kPairsBlocks256[] = {nullptr, PairsBlockAvx2<R, 1>, PairsBlockAvx2<R, 2>,
+                                                   PairsBlockAvx2<R, 3>, PairsBlockAvx2<R, 4>};
 
 QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float* xs, int64_t xstr, int64_t k,
                               float* y) {
@@ -416,8 +406,7 @@ QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float*
       RowDecoder d = StartRow(m, r + i, bufs[i]);
       FinishRow(d, pt);
     }
-    if (n == 2) PairsTokensAvx2<2>(m, r, bufs, xs, xstr, k, nb, y);
-    else PairsTokensAvx2<1>(m, r, bufs, xs, xstr, k, nb, y);
+    TokenBlocks(n == 2 ? kPairsBlocks256<2> : kPairsBlocks256<1>, 4, m, r, bufs, xs, xstr, k, nb, y);
   }
 }
 
@@ -486,25 +475,12 @@ QMOE_AVX512BF16 void Bf16DotBlock(const DictView& m, int64_t r0, uint8_t* const*
     for (int j = 0; j < KB; ++j) y[j * m.rows + r0 + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+
+// Up to 8 tokens per block, as the fp32 AVX-512 form.
 template <int R>
-QMOE_AVX512BF16 void Bf16DotTokens(const DictView& m, int64_t r0, uint8_t* const* bufs, const uint16_t* xb,
-                                   int64_t xs, int64_t k, int64_t nb, float* y) {
-  constexpr int kMax = 8;
-  int64_t j0 = 0;
-  for (; j0 + kMax <= k; j0 += kMax) Bf16DotBlock<R, kMax>(m, r0, bufs, xb + j0 * xs, xs, nb, y + j0 * m.rows);
-  const uint16_t* xr = xb + j0 * xs;
-  float* yr = y + j0 * m.rows;
-  switch (k - j0) {
-    case 0: break;
-    case 1: Bf16DotBlock<R, 1>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 2: Bf16DotBlock<R, 2>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 3: Bf16DotBlock<R, 3>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 4: Bf16DotBlock<R, 4>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 5: Bf16DotBlock<R, 5>(m, r0, bufs, xr, xs, nb, yr); break;
-    case 6: Bf16DotBlock<R, 6>(m, r0, bufs, xr, xs, nb, yr); break;
-    default: Bf16DotBlock<R, 7>(m, r0, bufs, xr, xs, nb, yr); break;
-  }
-}
+constexpr TokenBlockFn<uint16_t> kBf16DotBlocks[] = {nullptr, Bf16DotBlock<R, 1>, Bf16DotBlock<R, 2>,
+                                                     Bf16DotBlock<R, 3>, Bf16DotBlock<R, 4>, Bf16DotBlock<R, 5>,
+                                                     Bf16DotBlock<R, 6>, Bf16DotBlock<R, 7>, Bf16DotBlock<R, 8>};
 
 QMOE_AVX512BF16 void Bf16DotBatch(const DictView& m, const uint8_t* pt, const uint16_t* xb, int64_t xs, int64_t k,
                                   float* y) {
@@ -516,11 +492,11 @@ QMOE_AVX512BF16 void Bf16DotBatch(const DictView& m, const uint8_t* pt, const ui
   for (; r + 2 <= m.rows; r += 2) {
     DecodeRowPairs(m, pt, r, bufs[0]);
     DecodeRowPairs(m, pt, r + 1, bufs[1]);
-    Bf16DotTokens<2>(m, r, bufs, xb, xs, k, nb, y);
+    TokenBlocks(kBf16DotBlocks<2>, 8, m, r, bufs, xb, xs, k, nb, y);
   }
   if (r < m.rows) {
     DecodeRowPairs(m, pt, r, bufs[0]);
-    Bf16DotTokens<1>(m, r, bufs, xb, xs, k, nb, y);
+    TokenBlocks(kBf16DotBlocks<1>, 8, m, r, bufs, xb, xs, k, nb, y);
   }
 }
 
