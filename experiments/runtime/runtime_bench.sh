@@ -7,11 +7,13 @@
 # and the shared-expert baseline in one sweep. The overhead (compressed vs baseline, same run) lands
 # in the database and is printed. Needs only the README's build: no fetched corpora.
 #
-#   experiments/runtime/runtime_bench.sh [QMOE] [DB] [LAYERS] [TOKENS]
+#   experiments/runtime/runtime_bench.sh [QMOE] [DB] [LAYERS] [TOKENS] [DTYPE]
 #     QMOE    the binary (default build/release/qmoe)
 #     DB      results database (default results/qmoe.db)
 #     LAYERS  encoder = decoder blocks (default 4: 2 MoE layers per stack)
 #     TOKENS  new tokens per prompt (default 64)
+#     DTYPE   compute dtype of the generation runs, compressed and baseline alike (default float32;
+#             bfloat16 compares against the dense model in bf16)
 # Takes ~5-10 min on 2 cores. Work files go to a temporary folder, removed at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +21,7 @@ QMOE=$(realpath "${1:-$ROOT/build/release/qmoe}")
 DB=$(realpath -m "${2:-$ROOT/results/qmoe.db}")
 LAYERS=${3:-4}
 TOKENS=${4:-64}
+DTYPE=${5:-float32}
 [[ -x $QMOE ]] || { echo "runtime_bench: no qmoe binary at $QMOE (build first: the README's first command)" >&2; exit 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -33,8 +36,8 @@ echo "runtime_bench: compressing its experts to the dictionary format (ternary R
   experiment.calibration_samples=16 data.n_validation_per_domain=2 experiment.save="$tmp/dict" \
   results.dir="$tmp/runs" --db "$tmp/compress.db" >"$tmp/compress.log" 2>&1 || { cat "$tmp/compress.log"; exit 1; }
 
-echo "runtime_bench: generating $TOKENS tokens per prompt, compressed vs dense and vs shared expert"
-"$QMOE" sweep experiment=runtime "${model[@]}" experiment.compressed="$tmp/dict" \
+echo "runtime_bench: generating $TOKENS tokens per prompt in $DTYPE, compressed vs dense and vs shared expert"
+"$QMOE" sweep experiment=runtime "${model[@]}" model.dtype="$DTYPE" experiment.compressed="$tmp/dict" \
   experiment.baseline=dense,shared experiment.tokens="$TOKENS" results.dir="$tmp/runs" --db "$DB" |
   grep -v '^ ' || true
 sqlite3 -header -column "$DB" "
