@@ -1,6 +1,7 @@
 // The top-level `device` key at planning time: device=cpu keeps every existing run key (it is a
 // late key at its old meaning), another device is part of the key, experiments without a device
 // path refuse one, bad spellings fail before anything runs, and experiments read the parsed spec.
+// Also the runtime experiment's later key `kernel_path`, which keeps keys the same way.
 #include <gtest/gtest.h>
 
 #include "experiments/run_device.h"
@@ -56,6 +57,18 @@ TEST(DeviceKey, ExperimentsReadTheParsedSpec) {
   sections.erase("");
   RunContext bare{p.cfg.root, sections, db, 0, 0, ""};
   EXPECT_FALSE(RunDevice(bare).cuda);  // no root section: the CPU
+}
+
+// experiment.kernel_path='' (the default: the ISA's kernel) is left out of the key, so runtime runs
+// recorded before the key existed are found again; a named kernel is part of the key. (Checked by
+// hand against the binary before the key: `qmoe sweep experiment=runtime --dry-run` printed the same
+// d92d763b5f2e with both.)
+TEST(LateKeys, RuntimeKernelPathKeepsTheKeyAtItsDefault) {
+  const PointPlan plain = Plan({"experiment=runtime"});
+  EXPECT_EQ(plain.key, Plan({"experiment=runtime", "experiment.kernel_path="}).key);
+  EXPECT_NE(plain.key, Plan({"experiment=runtime", "experiment.kernel_path=avx2_pairs"}).key);
+  EXPECT_NE(Plan({"experiment=runtime", "experiment.kernel_path=avx2_pairs"}).key,
+            Plan({"experiment=runtime", "experiment.kernel_path=avx512_bf16dot"}).key);
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ void DropLateKeysAtTheirOldMeaning(YAML::Node& keyed) {
   struct LateKey { const char* section; const char* key; const char* old_meaning; };
   static const LateKey kLate[] = {{"data", "c4_dir", ""}, {"data", "redpajama_dir", ""},
                                   {"data", "long_documents", "chunk"}, {"model", "tokenizer", ""},
-                                  {"", "device", "cpu"}};
+                                  {"", "device", "cpu"}, {"experiment", "kernel_path", ""}};
   for (const LateKey& k : kLate) {
     YAML::Node section = *k.section ? keyed[k.section] : keyed;  // "" = a top-level key
     if (section && section.IsMap() && section[k.key] && section[k.key].IsScalar() &&

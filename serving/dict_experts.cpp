@@ -52,6 +52,11 @@ DictExperts::DictExperts(DictExpertsOptions opts) : opts_(opts), dec_(ValidatedT
   QMOE_CHECK(opts_.threads >= 0, "DictExperts: threads must be >= 0 (0 = torch's intra-op threads), got ",
              opts_.threads);
   threads_ = opts_.threads > 0 ? opts_.threads : std::max(1, at::get_num_threads());
+  if (!opts_.kernel_path.empty()) {
+    path_ = &kk::FindDictPath(opts_.kernel_path);
+    QMOE_CHECK(kk::CpuSupports(path_->isa), "DictExperts: kernel path '", opts_.kernel_path, "' needs ",
+               kk::CpuIsaName(path_->isa), ", which this CPU lacks");
+  }
 }
 
 void DictExperts::Add(const ExpertId& id, const std::string& matrix, const std::map<std::string, at::Tensor>& packed,
@@ -132,7 +137,7 @@ at::Tensor DictExperts::Forward(const ExpertId& id, const at::Tensor& z) const {
   const kk::CpuIsa isa = kk::BestCpuIsa();
   for (int64_t t0 = 0; t0 < n; t0 += kk::kDictMaxBatch) {
     const int64_t k = std::min(kk::kDictMaxBatch, n - t0);
-    kk::DictMatvecBatchWith(kk::DefaultDictPath(isa, k), e.wi.view, dec_, Bf16Ptr(x) + t0 * d, k,
+    kk::DictMatvecBatchWith(path_ ? *path_ : kk::DefaultDictPath(isa, k), e.wi.view, dec_, Bf16Ptr(x) + t0 * d, k,
                             hid32.data_ptr<float>() + t0 * f, threads_);
   }
   const float* h32 = hid32.data_ptr<float>();
@@ -141,7 +146,7 @@ at::Tensor DictExperts::Forward(const ExpertId& id, const at::Tensor& z) const {
   ReluBf16(hid);
   for (int64_t t0 = 0; t0 < n; t0 += kk::kDictMaxBatch) {
     const int64_t k = std::min(kk::kDictMaxBatch, n - t0);
-    kk::DictMatvecBatchWith(kk::DefaultDictPath(isa, k), e.wo.view, dec_, Bf16Ptr(hid) + t0 * f, k,
+    kk::DictMatvecBatchWith(path_ ? *path_ : kk::DefaultDictPath(isa, k), e.wo.view, dec_, Bf16Ptr(hid) + t0 * f, k,
                             out.data_ptr<float>() + t0 * d, threads_);
   }
   return out.to(z.scalar_type());

@@ -21,6 +21,7 @@
 #include "framework/model/switch_config.h"
 #include "framework/model/switch_model.h"
 #include "kernels/dict_matvec/dict_matvec.h"
+#include "kernels/dict_matvec/dict_paths.h"
 
 namespace qmoe {
 
@@ -36,6 +37,9 @@ struct DictExpertsOptions {
   // count (at::get_num_threads(), read when DictExperts is constructed), so the experts use the
   // same cores as the dense layers around them. The result does not depend on it (rows are independent).
   int threads = 0;
+  // The small-batch kernel by its kernel-ladder name (kernels/dict_matvec/dict_paths.h, e.g.
+  // "avx512_bf16dot"); "" = DefaultDictPath for the CPU's ISA. A name this CPU cannot run is an error.
+  std::string kernel_path;
 };
 
 class DictExperts : public ExpertOverride {
@@ -86,6 +90,7 @@ class DictExperts : public ExpertOverride {
 
   DictExpertsOptions opts_;
   int threads_ = 1;
+  const kernels::DictPath* path_ = nullptr;  // opts_.kernel_path, when one is named
   const uint32_t* dec_;
   std::map<Key, Expert> experts_;
   int64_t packed_bytes_ = 0;

@@ -41,11 +41,12 @@ struct Built {
   std::shared_ptr<MapWeights> simulated;  // experts replaced by their dequantized (decoded) values
 };
 
-Built Build(int64_t gemm_threshold, int64_t d_model = 16, int64_t d_ff = 27, int threads = 0) {
+Built Build(int64_t gemm_threshold, int64_t d_model = 16, int64_t d_ff = 27, int threads = 0,
+            const std::string& kernel_path = "") {
   Built b;
   b.cfg.d_model = d_model, b.cfg.d_ff = d_ff;
   auto w = RandomSwitchWeights(b.cfg, 7, at::kFloat, 4.0);
-  b.experts = std::make_shared<DictExperts>(DictExpertsOptions{gemm_threshold, threads});
+  b.experts = std::make_shared<DictExperts>(DictExpertsOptions{gemm_threshold, threads, kernel_path});
   for (Stack s : {Stack::kEncoder, Stack::kDecoder})
     for (int64_t blk = 0; blk < b.cfg.NumBlocks(s); ++blk) {
       if (!b.cfg.IsSparse(s, blk)) continue;
@@ -119,6 +120,41 @@ TEST(DictExperts, ThreadCountDoesNotChangeTheResult) {
     EXPECT_GT(a.abs().max().item<double>(), 0.0);
   }
   EXPECT_THROW(DictExperts(DictExpertsOptions{128, -1}), Error);
+}
+
+// Every kernel path this CPU runs, named through DictExpertsOptions::kernel_path, serves the experts
+// within the same bound (no product here is near the subnormal range that avx512_bf16dot flushes).
+TEST(DictExperts, EveryNamedKernelPathMatchesTheRef) {
+  int served = 0;
+  for (const kernels::DictPath& p : kernels::DictPaths()) {
+    if (!kernels::CpuSupports(p.isa)) continue;
+    Built b = Build(/*gemm_threshold=*/1000, 128, 192, /*threads=*/1, p.name);
+    at::manual_seed(11);
+    for (int64_t n : {1, 5, 16}) {
+      const ExpertId id{Stack::kDecoder, 1, 2};
+      at::Tensor z = at::randn({n, 128}) * 2;
+      at::Tensor fast = b.experts->Forward(id, z).to(at::kDouble);
+      at::Tensor ref = b.experts->ForwardRef(id, z).to(at::kDouble);
+      EXPECT_TRUE(((fast - ref).abs() <= ForwardBound(*b.experts, id, z)).all().item<bool>()) << p.name << " n=" << n;
+      EXPECT_GT(ref.abs().max().item<double>(), 0.0);
+    }
+    ++served;
+  }
+  EXPECT_GE(served, 1);  // scalar runs everywhere
+  // The name is what runs: the scalar kernel sums a row in another order than the SIMD default, so
+  // their fp32 results differ in the last bits (on a CPU whose default is scalar they agree).
+  const bool simd = kernels::BestCpuIsa() != kernels::CpuIsa::kScalar;
+  Built scalar = Build(1000, 128, 192, 1, "scalar"), fallback = Build(1000, 128, 192, 1);
+  at::manual_seed(12);
+  at::Tensor z = at::randn({16, 128}) * 2;
+  const ExpertId id{Stack::kDecoder, 1, 2};
+  EXPECT_EQ(at::equal(scalar.experts->Forward(id, z), fallback.experts->Forward(id, z)), !simd);
+  try {
+    DictExperts(DictExpertsOptions{128, 1, "avx3_pairs"});
+    FAIL() << "an unknown kernel path was accepted";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("avx3_pairs"), std::string::npos) << err.what();
+  }
 }
 
 TEST(DictExperts, BadPackedInputIsOneClearError) {

@@ -14,6 +14,7 @@
 #     TOKENS  new tokens per prompt (default 64)
 #     DTYPE   compute dtype of the generation runs, compressed and baseline alike (default float32;
 #             bfloat16 compares against the dense model in bf16)
+#     more arguments are overrides of the runtime sweep, e.g. experiment.kernel_path=avx512_bf16dot
 # Takes ~5-10 min on 2 cores. Work files go to a temporary folder, removed at the end.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,7 +39,7 @@ echo "runtime_bench: compressing its experts to the dictionary format (ternary R
 
 echo "runtime_bench: generating $TOKENS tokens per prompt in $DTYPE, compressed vs dense and vs shared expert"
 "$QMOE" sweep experiment=runtime "${model[@]}" model.dtype="$DTYPE" experiment.compressed="$tmp/dict" \
-  experiment.baseline=dense,shared experiment.tokens="$TOKENS" results.dir="$tmp/runs" --db "$DB" |
+  experiment.baseline=dense,shared experiment.tokens="$TOKENS" results.dir="$tmp/runs" "${@:6}" --db "$DB" |
   grep -v '^ ' || true
 sqlite3 -header -column "$DB" "
   SELECT r.id AS run, p.value AS baseline, m.name, printf('%.4f', m.value) AS value, m.unit

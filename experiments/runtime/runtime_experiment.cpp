@@ -84,6 +84,8 @@ void RuntimeExperiment::Run(RunContext& ctx) {
   int expert_threads = 0;  // CPU kernels' threads (0 on a GPU)
   ModelOptions mo;
   if (device.cuda) {
+    QMOE_CHECK(p_.kernel_path.empty(), "experiment.kernel_path='", p_.kernel_path,
+               "' names a CPU kernel; device=", device.ToString(), " serves the experts with the CUDA kernel");
     const auto* c = dynamic_cast<const CompressedWeights*>(cw.get());
     QMOE_CHECK(c, "device=", device.ToString(), ": the GPU path serves qmoe's own compressed directories (qmoe.json); '",
                cdir, "' is not one");
@@ -92,6 +94,7 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     experts = gs.experts, packed_bytes = gs.experts->packed_bytes(), mo = gs.model_options;
   } else {
     so.threads = int(p_.threads);
+    so.kernel_path = p_.kernel_path;
     RansExpertsOptions ro;
     ro.gemm_threshold = p_.gemm_threshold;
     ro.threads = p_.threads > 0 ? int(p_.threads) : at::get_num_threads();
@@ -99,6 +102,9 @@ void RuntimeExperiment::Run(RunContext& ctx) {
     experts = served.experts, packed_bytes = served.packed_bytes;
     if (auto d = std::dynamic_pointer_cast<DictExperts>(experts)) expert_threads = d->threads();
     else expert_threads = ro.threads;
+    QMOE_CHECK(p_.kernel_path.empty() || std::dynamic_pointer_cast<DictExperts>(experts),
+               "experiment.kernel_path='", p_.kernel_path, "' names a dict kernel, but '", cdir,
+               "' is not a dict model (its experts are served by the rans kernel)");
   }
   SwitchModel comp(cfg, cw, mo);
   comp.SetExpertOverride(experts);

@@ -26,6 +26,7 @@ class RuntimeExperiment : public Experiment {
     std::string baseline = "dense";
     int64_t gemm_threshold = 128;
     int64_t threads = 0;
+    std::string kernel_path = "";
     template <class V>
     void Visit(V&& v) {
       v(compressed, "compressed",
@@ -41,6 +42,9 @@ class RuntimeExperiment : public Experiment {
       v(threads, "threads",
         "threads of the compressed experts' kernels; 0 = torch's intra-op threads (what the dense layers use)",
         Range{0, 1024});
+      v(kernel_path, "kernel_path",
+        "dict models: the CPU kernel by its ladder name (kernels/dict_matvec/dict_paths.h: avx2_pairs, "
+        "avx512_pairs, avx512_bf16dot, ...); '' = the default for this CPU's ISA");
     }
   };
   explicit RuntimeExperiment(Params p) : p_(std::move(p)) {}
