@@ -75,35 +75,6 @@ inline float MaxOf(const DictView& m, int64_t r) {
   return Bf16BitsToFloat(m.minmax[2 * r + 1].bits);
 }
 
-// Row r's pairs into buf (byte p = pair p), then 16 zero bytes (the bf16dot pass reads whole
-// blocks, up to 15 bytes past the last pair, and must see symbol 0 there). buf: cols/2 + 48 bytes.
-QMOE_AVX2 inline void DecodeRowPairs(const DictView& m, const uint8_t* pt, int64_t r, uint8_t* buf) {
-  const uint16_t* code = m.codes + m.row_off[r];
-  const int64_t nc = m.row_off[r + 1] - m.row_off[r];
-  uint8_t* p = buf;
-  int64_t i = 0;
-  for (; i + 4 <= nc; i += 4) {
-    const uint8_t* e0 = pt + 16 * size_t(code[i]);
-    const uint8_t* e1 = pt + 16 * size_t(code[i + 1]);
-    const uint8_t* e2 = pt + 16 * size_t(code[i + 2]);
-    const uint8_t* e3 = pt + 16 * size_t(code[i + 3]);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e0)));
-    p += e0[15];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e1)));
-    p += e1[15];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e2)));
-    p += e2[15];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e3)));
-    p += e3[15];
-  }
-  for (; i < nc; ++i) {
-    const uint8_t* e = pt + 16 * size_t(code[i]);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_load_si128(reinterpret_cast<const __m128i*>(e)));
-    p += e[15];
-  }
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_setzero_si128());
-}
-
 // Pair buffers of `n` rows, 64-byte aligned, per thread: cols/2 pair bytes, the 15 bytes a last
 // 16-byte store writes past them and a zero tail of up to 64 bytes.
 uint8_t* RowBuffers(int64_t cols, int n, int64_t* stride) {
@@ -163,6 +134,13 @@ QMOE_AVX2 inline void FinishRow(RowDecoder& d, const uint8_t* pt) {
   const __m256i z = _mm256_setzero_si256();
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(d.p), z);
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(d.p + 32), z);
+}
+
+// Row r's pairs into buf whole, then the zero tail (the batch and bf16dot passes decode a row
+// before its pass).
+QMOE_AVX2 inline void DecodeRowPairs(const DictView& m, const uint8_t* pt, int64_t r, uint8_t* buf) {
+  RowDecoder d = StartRow(m, r, buf);
+  FinishRow(d, pt);
 }
 
 // The dense passes read a row's pair bytes as 32-bit lanes: lane i of a block of 4V pair bytes
@@ -229,8 +207,8 @@ QMOE_AVX512 void Pairs1Avx512(const DictView& m, const uint8_t* pt, const float*
   int64_t bs;
   uint8_t* buf = RowBuffers(m.cols, 2, &bs);
   const int64_t nb = (m.cols + 127) / 128;
-  RowDecoder d = StartRow(m, 0, buf);
-  FinishRow(d, pt);
+  RowDecoder d;
+  DecodeRowPairs(m, pt, 0, buf);
   for (int64_t r = 0; r < m.rows; ++r) {
     const uint8_t* cur = buf + bs * (r & 1);
     d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
@@ -302,10 +280,7 @@ QMOE_AVX512 void PairsBatchAvx512(const DictView& m, const uint8_t* pt, const fl
   int64_t r = 0;
   for (; r < m.rows; r += 2) {
     const int n = r + 2 <= m.rows ? 2 : 1;
-    for (int i = 0; i < n; ++i) {
-      RowDecoder d = StartRow(m, r + i, bufs[i]);
-      FinishRow(d, pt);
-    }
+    for (int i = 0; i < n; ++i) DecodeRowPairs(m, pt, r + i, bufs[i]);
     TokenBlocks(n == 2 ? kPairsBlocks512<2> : kPairsBlocks512<1>, 8, m, r, bufs, xs, xstr, k, nb, y);
   }
 }
@@ -335,8 +310,8 @@ QMOE_AVX2 void Pairs1Avx2(const DictView& m, const uint8_t* pt, const float* xs,
   int64_t bs;
   uint8_t* buf = RowBuffers(m.cols, 2, &bs);
   const int64_t nb = (m.cols + 63) / 64;
-  RowDecoder d = StartRow(m, 0, buf);
-  FinishRow(d, pt);
+  RowDecoder d;
+  DecodeRowPairs(m, pt, 0, buf);
   for (int64_t r = 0; r < m.rows; ++r) {
     const uint8_t* cur = buf + bs * (r & 1);
     d = r + 1 < m.rows ? StartRow(m, r + 1, buf + bs * ((r + 1) & 1)) : RowDecoder{};
@@ -401,10 +376,7 @@ QMOE_AVX2 void PairsBatchAvx2(const DictView& m, const uint8_t* pt, const float*
   const int64_t nb = (m.cols + 63) / 64;
   for (int64_t r = 0; r < m.rows; r += 2) {
     const int n = r + 2 <= m.rows ? 2 : 1;
-    for (int i = 0; i < n; ++i) {
-      RowDecoder d = StartRow(m, r + i, bufs[i]);
-      FinishRow(d, pt);
-    }
+    for (int i = 0; i < n; ++i) DecodeRowPairs(m, pt, r + i, bufs[i]);
     TokenBlocks(n == 2 ? kPairsBlocks256<2> : kPairsBlocks256<1>, 4, m, r, bufs, xs, xstr, k, nb, y);
   }
 }
